@@ -1,0 +1,99 @@
+"""The envctl command line: argument tree, dispatch, and the one place that maps errors to exits.
+
+Exit codes: 0 ok, 1 failure, 2 usage or spec error, 3 lock drift; ``run``/``exec`` pass the
+command's own status through. Errors print ``envctl: error: <one line>`` and, when known,
+``hint: <what to do>``; tracebacks only with ``ENVCTL_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from specs.errors import EXIT_FAILURE, EXIT_USAGE, EnvctlError
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+# name -> module under envctl.commands. Each module defines add_parser(sub) and run(args).
+# Add a command here when it really exists (no placeholders).
+COMMANDS: dict[str, str] = {
+    "version": "version",
+}
+
+EPILOG = """\
+exit codes:
+  0  success
+  1  failure
+  2  usage or envctl.yaml error
+  3  envctl.lock missing or stale (lock drift)
+  run/exec exit with the command's own status (126 not executable, 127 not found, 128+N signal)
+
+environment:
+  ENVCTL_HOME     store location (default /var/lib/envctl as root, ~/.local/share/envctl otherwise)
+  ENVCTL_DEBUG=1  show tracebacks
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own exit is 2 too; keep our one-line format
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"envctl: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (imports every command module; they are light by contract)."""
+    from envctl import __version__
+
+    p = _Parser(prog="envctl", description="Declarative, reproducible development environments.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"envctl {__version__}")
+    common = _Parser(add_help=False)
+    common.add_argument("-C", "--project", metavar="DIR", dest="project",
+                        help="project directory (default: search upwards for envctl.yaml)")
+    common.add_argument("-f", "--file", metavar="FILE", help="spec file (default: envctl.yaml)")
+    common.add_argument("--json", action="store_true", help="print results as JSON")
+    common.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more output")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module in COMMANDS.items():
+        mod = importlib.import_module(f"envctl.commands.{module}")
+        sp = mod.add_parser(sub, name, [common])
+        sp.set_defaults(_module=mod)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (int)."""
+    argv = sys.argv[1:] if argv is None else argv
+    debug = os.environ.get("ENVCTL_DEBUG") == "1"
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "_module", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        args.verbosity = getattr(args, "verbose", 0) - getattr(args, "quiet", 0)
+        rc = args._module.run(args)
+        return int(rc or 0)
+    except EnvctlError as e:
+        if debug:
+            import traceback
+            traceback.print_exc()
+        sys.stderr.write(f"envctl: error: {e.message}\n")
+        if e.hint:
+            sys.stderr.write(f"hint: {e.hint}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("envctl: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    except Exception as e:  # a bug: one line unless debugging
+        if debug:
+            raise
+        sys.stderr.write(f"envctl: internal error: {type(e).__name__}: {e}\n"
+                         "hint: this is a bug in envctl; rerun with ENVCTL_DEBUG=1 and report the traceback\n")
+        return EXIT_FAILURE
