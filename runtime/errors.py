@@ -37,6 +37,13 @@ class SyscallError(ContainerError):
         where = f" {path}" if path else ""
         super().__init__(f"{op}{where}: {os.strerror(errno)}", hint)
 
+    @classmethod
+    def from_os_error(cls, e: OSError, op: str = "", hint: str | None = None) -> "SyscallError":
+        """Convert an ``OSError`` (e.g. ``runtime._sys.SysError``, which carries ``op``/``path``)."""
+        return cls(getattr(e, "op", None) or op or "syscall",
+                   getattr(e, "path", None) or (str(e.filename) if e.filename else ""),
+                   e.errno or 0, hint)
+
 
 class UnsupportedHost(ContainerError):
     """The host cannot do what was asked (e.g. user namespaces disabled); the hint names the fix."""
