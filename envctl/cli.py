@@ -20,6 +20,9 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 # Add a command here when it really exists (no placeholders).
 COMMANDS: dict[str, str] = {
     "version": "version",
+    "lock": "lock",
+    "login": "login",
+    "logout": "login",
 }
 
 EPILOG = """\

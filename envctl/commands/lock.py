@@ -1,0 +1,82 @@
+"""``envctl lock [--update] [--check]``: pin the spec's image to digests in envctl.lock.
+
+Default: keep the existing pins when the spec's image is unchanged (only new platforms are
+resolved, by the pinned digest); ``--update`` re-resolves the tag. ``--check`` makes no network
+call and writes nothing: exit 0 when the lock is current, exit 3 naming what differs.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def add_parser(sub, name, parents):
+    p = sub.add_parser(name, parents=parents, help="resolve the image to digests and write envctl.lock",
+                       description="Resolve the spec's image for every platform and write envctl.lock. "
+                                   "Exit 3 with --check when the lock is missing or stale.")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--update", action="store_true", help="re-resolve tags even when the lock has pins")
+    g.add_argument("--check", action="store_true",
+                   help="only check that envctl.lock is current (no network, no writes; exit 3 if not)")
+    return p
+
+
+def _source_factory(project_root):
+    """Open file-transport references relative to the project directory (the lock keeps them relative)."""
+    from dataclasses import replace
+
+    def factory(ref):
+        from engine.source import open_source
+
+        if ref.transport != "docker" and ref.path and not os.path.isabs(ref.path):
+            return open_source(replace(ref, path=str(project_root / ref.path)))
+        return None  # registry: opened by resolve_image with progress
+
+    return factory
+
+
+def _write_atomic(path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def run(args) -> int:
+    from envctl.output import Output
+    from envctl.project import find_project
+    from specs.errors import LockDrift
+    from specs.load import load_spec
+    from specs.lockfile import Lockfile
+
+    out = Output(args.json, args.verbosity)
+    project = find_project(args.project, args.file)
+    spec = load_spec(project.spec_path)
+    lock_path = project.lock_path
+    previous = Lockfile.load(lock_path) if lock_path.exists() and not (args.update and not args.check) else None
+    from engine.resolve import lock_drift, make_lock
+
+    if args.check:
+        diffs = lock_drift(spec, previous)
+        if diffs:
+            raise LockDrift(f"{lock_path.name} is stale: " + "; ".join(diffs)
+                            if previous is not None else f"{lock_path.name} is missing",
+                            hint="run 'envctl lock' and commit envctl.lock")
+        out.result({"lock": str(lock_path), "current": True}, f"{lock_path.name} is up to date")
+        return 0
+    factory = _source_factory(project.root)
+    lock, requests = make_lock(spec, previous, update=args.update, progress=out.info,
+                               source_factory=factory)
+    data = lock.to_bytes()
+    changed = not lock_path.exists() or lock_path.read_bytes() != data
+    if changed:
+        _write_atomic(lock_path, data)
+    out.debug(f"{requests} HTTP requests")
+    platforms = ", ".join(lock.platforms)
+    text = (f"{'wrote' if changed else 'unchanged:'} {lock_path.name}: {lock.image.reference} "
+            f"@ {lock.image.digest} ({platforms})")
+    out.result({"lock": str(lock_path), "changed": changed, "image": lock.image.to_dict(),
+                "platforms": sorted(lock.platforms), "requests": requests}, text)
+    return 0
