@@ -1,0 +1,160 @@
+"""Layer snapshots in the store: unpack into ``tmp/``, verify the diffID, syncfs, rename into place.
+
+A layer directory ``layers/<chainID hex>/`` holds ``root/`` (the overlay lowerdir) and
+``layer.json`` (chainID, diffID, blob digest, entry count, ``treeDigest``). It is renamed in
+only when complete and verified, so it exists whole or not at all; ``layer.json`` is what
+:meth:`Store.has_layer` looks for. ``treeDigest`` hashes the unpacked tree's metadata
+(names, types, modes, owners, sizes, mtimes, link targets, device numbers, xattrs) so that
+``envctl store fsck`` can find a layer changed or truncated after the fact.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import io
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from engine.compression import open_decompressed
+from engine.errors import StoreError
+from engine.store import Store, fsync_dir, remove_tree
+from engine.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS, UnpackOptions, UnpackStats, unpack_tar
+from engine.verify import VerifyingReader, drain
+from specs.digest import Digest
+
+__all__ = ["LayerResult", "unpack_into_store", "tree_digest", "read_layer_meta", "default_options",
+           "syncfs"]
+
+
+@dataclass
+class LayerResult:
+    """One committed layer: ``root`` (Path, the lowerdir) and the unpack statistics."""
+
+    chain_id: Digest
+    root: Path
+    stats: UnpackStats
+    compression: str
+
+
+def default_options(what: str = "layer", warn: Callable[[str], None] = lambda m: None,
+                    lowers: Callable[[], list[Path]] | None = None) -> UnpackOptions:
+    """Unpack options for this process: rootless unless the effective uid is 0."""
+    rootless = os.geteuid() != 0
+    return UnpackOptions(rootless=rootless, opaque_xattrs=OPAQUE_ROOTLESS if rootless else OPAQUE_ROOT,
+                         lowers=lowers, warn=warn, what=what)
+
+
+_libc = None
+
+
+def syncfs(path: Path) -> None:
+    """syncfs(2) on the filesystem holding ``path``: one flush per layer instead of per file."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if _libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise StoreError(f"syncfs {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def unpack_into_store(store: Store, chain_id: Digest, diff_id: Digest, blob: BinaryIO, opts: UnpackOptions,
+                      *, blob_digest: Digest | None = None,
+                      after_tar: Callable[[], None] | None = None) -> LayerResult:
+    """Unpack the compressed layer stream ``blob`` as ``layers/<chain_id>``; caller holds the layer lock.
+
+    Args:
+        blob: the compressed layer bytes, normally a :class:`VerifyingReader` of the blob digest
+            (drained here to EOF so trailing bytes are verified too).
+        after_tar: called after the tar and the blob are read to EOF and verified, before the
+            layer is renamed in (the pull commits its downloaded blob there).
+
+    Raises:
+        DigestMismatch: the uncompressed bytes are not ``diff_id`` (or the blob not its digest).
+        UnsafeLayer: see engine/unpack.py.
+    """
+    tmp = store.new_tmp_dir(f"layer-{chain_id.hex[:16]}")
+    try:
+        root = tmp / "root"
+        root.mkdir(mode=0o755)
+        tar, kind = open_decompressed(blob)
+        diff_reader = VerifyingReader(tar, diff_id, None, what=f"{opts.what} (diffID)")
+        buffered = io.BufferedReader(diff_reader, 1 << 20)
+        stats = unpack_tar(buffered, root, opts)
+        drain(buffered)   # tar's end-of-archive padding and anything after it is hashed too
+        drain(blob)       # and so is the compressed stream's tail
+        if after_tar:
+            after_tar()
+        meta = {"chainID": str(chain_id), "diffID": str(diff_id),
+                "blob": str(blob_digest) if blob_digest else None, "compression": kind,
+                "entries": stats.entries, "bytes": stats.bytes, "rootless": opts.rootless,
+                "treeDigest": tree_digest(root)}
+        (tmp / "layer.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        syncfs(tmp)
+        final = store.layer_dir(chain_id)
+        if store.has_layer(chain_id):
+            remove_tree(tmp)
+        else:
+            if final.exists():  # an incomplete leftover without layer.json
+                remove_tree(final)
+            os.rename(tmp, final)
+            fsync_dir(store.layers)
+        return LayerResult(chain_id, store.layer_root(chain_id), stats, kind)
+    except BaseException:
+        remove_tree(tmp)
+        raise
+
+
+def read_layer_meta(store: Store, chain_id: Digest) -> dict:
+    """``layer.json`` of a committed layer (dict). Raises StoreError when unreadable."""
+    p = store.layer_dir(chain_id) / "layer.json"
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise StoreError(f"read {p}: {e}") from e
+
+
+def tree_digest(root: Path) -> str:
+    """``sha256:`` over the sorted metadata of every entry under ``root`` (root included)."""
+    h = hashlib.sha256()
+    _tree(h, str(root), "")
+    return "sha256:" + h.hexdigest()
+
+
+def _tree(h, path: str, rel: str) -> None:
+    st = os.lstat(path)
+    _record(h, path, rel or ".", st)
+    if stat.S_ISDIR(st.st_mode):
+        with os.scandir(path) as it:
+            names = sorted(e.name for e in it)
+        for n in names:
+            _tree(h, os.path.join(path, n), f"{rel}/{n}" if rel else n)
+
+
+def _record(h, path: str, rel: str, st: os.stat_result) -> None:
+    fields = [rel, oct(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns]
+    if stat.S_ISREG(st.st_mode):
+        fields.append(st.st_size)
+    elif stat.S_ISLNK(st.st_mode):
+        fields.append(os.readlink(path))
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        fields.append(st.st_rdev)
+    if not stat.S_ISLNK(st.st_mode):
+        try:
+            names = os.listxattr(path, follow_symlinks=False)
+        except OSError:
+            names = []
+        for x in sorted(names):
+            try:
+                fields.append(f"{x}={os.getxattr(path, x, follow_symlinks=False).hex()}")
+            except OSError:
+                fields.append(f"{x}=?")
+    h.update(json.dumps(fields).encode() + b"\n")

@@ -1,0 +1,627 @@
+"""Apply one layer tar to an empty directory in overlayfs's on-disk form, never writing outside it.
+
+``tarfile`` only parses members; every path is resolved and created here, inside the root
+(STYLE.md rule 5; umoci ``UnpackEntry``, crun ``safe_openat``). Python's extraction filters are
+not the boundary (CVE-2025-4517), and ``filter="data"`` would strip setuid bits and refuse the
+absolute symlinks real images carry.
+
+Rules (OCI image-spec layer.md, and what containerd/umoci do):
+
+* names are relative to the layer root: a leading ``/`` or ``./`` is dropped; any ``..``
+  component refuses the layer (:class:`UnsafeLayer`) — real images never need one;
+* parent directories are resolved inside the root: a symlink met on the way is followed as if
+  the root were ``/`` (``openat2(RESOLVE_IN_ROOT)`` when the kernel has it, else our own
+  component-by-component ``O_NOFOLLOW`` walk), so ``x -> /etc`` then ``x/passwd`` lands in
+  ``<root>/etc/passwd``; the final component is never followed: an existing entry is replaced
+  (unlinked, or removed recursively) unless both are directories; files are created with
+  ``O_CREAT|O_EXCL|O_NOFOLLOW``, never opened for writing through an existing name or link;
+* duplicate entries: the last wins; a whiteout never deletes what the same layer wrote
+  (umoci ``upperPaths``): ``.wh.NAME`` becomes a 0/0 character device only where the layer has
+  nothing; a directory the layer creates over a whiteout, or ``.wh..wh..opq``, becomes opaque
+  (``trusted.overlay.opaque=y`` + ``user.overlay.opaque=y`` as root, the ``user.`` one rootless);
+* hardlinks: to a file of this layer, a real link; to a file only in a lower layer, a copy —
+  layer directories stay independent (gc, fsck and read-only-ness of one never touch another)
+  and a link would share the lower inode's metadata with a layer whose tar may set other modes;
+* ownership as root; rootless every owner becomes the user and the original uid/gid is kept in
+  ``user.rootlesscontainers`` (umoci's protobuf form); devices are skipped rootless (one warning);
+  ``trusted.overlay.*``/``user.overlay.*`` xattrs from the tar are dropped (they would steer
+  overlayfs: redirects, metacopy);
+* directory modes and mtimes are applied at the end (writes inside change mtimes; a 0555 dir
+  must stay writable while its contents arrive); no per-file fsync: the caller does one syncfs.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from engine.errors import UnsafeLayer
+
+try:  # the one engine -> runtime import allowed (DESIGN.md); optional: fallback walk below
+    from runtime import _sys as _sys
+except Exception:  # pragma: no cover - missing cffi module
+    _sys = None
+
+__all__ = ["UnpackOptions", "UnpackStats", "unpack_tar", "rootless_owner_xattr", "lower_lookup"]
+
+OPAQUE_ROOT = ("trusted.overlay.opaque", "user.overlay.opaque")
+OPAQUE_ROOTLESS = ("user.overlay.opaque",)
+ROOTLESS_XATTR = "user.rootlesscontainers"
+WH_PREFIX = ".wh."
+WH_OPAQUE = ".wh..wh..opq"
+_O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_LINKS = 40
+_SMALL = 1 << 20
+
+
+@dataclass
+class UnpackOptions:
+    """How to unpack.
+
+    Attributes:
+        rootless: True when not real root (owners mapped to the user, devices skipped).
+        opaque_xattrs: xattr names set to ``y`` on opaque directories.
+        lowers: callable returning the lower layer roots, top first (may block until they are
+            complete); used only for hardlinks into lower layers and implicit parent directories.
+        warn: callable receiving one-line warnings.
+        what: the layer named in errors, e.g. ``layer sha256:ab12..``.
+    """
+
+    rootless: bool = False
+    opaque_xattrs: tuple[str, ...] = OPAQUE_ROOT
+    lowers: Callable[[], list[Path]] | None = None
+    warn: Callable[[str], None] = lambda msg: None
+    what: str = "layer"
+
+
+@dataclass
+class UnpackStats:
+    """Counts from one unpack: ``entries`` (tar members), ``bytes`` (file data written)."""
+
+    entries: int = 0
+    bytes: int = 0
+    skipped_devices: int = 0
+    dropped_xattrs: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def rootless_owner_xattr(uid: int, gid: int) -> bytes:
+    """``user.rootlesscontainers`` value: protobuf ``Resource{uint32 uid = 1; uint32 gid = 2}``."""
+    return b"\x08" + _varint(uid) + b"\x10" + _varint(gid)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def clean_name(name: str, what: str) -> list[str]:
+    """Split a tar member name into components inside the root; refuse ``..``."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeLayer(f"unpack {what}: entry {name!r} climbs out of the layer with '..'",
+                          hint="the image is malformed or hostile; do not use it")
+    return parts
+
+
+def _join(parts: list[str]) -> str:
+    return "/".join(parts)
+
+
+def _is_whiteout_dev(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+class _Root:
+    """Path resolution and creation confined to one directory (fd-based, symlinks scoped)."""
+
+    def __init__(self, path: Path, what: str, on_mkdir: Callable[[list[str]], None]):
+        self.path = Path(path)
+        self.fd = os.open(self.path, _O_PATH_DIR)
+        self.what = what
+        self._cache: dict[str, int] = {}
+        self._on_mkdir = on_mkdir
+        self._openat2 = _sys is not None and _probe_openat2(self.fd)
+
+    def close(self) -> None:
+        self.invalidate()
+        os.close(self.fd)
+
+    def invalidate(self) -> None:
+        """Forget cached directory fds (after a directory or symlink was removed or replaced)."""
+        for fd in self._cache.values():
+            os.close(fd)
+        self._cache.clear()
+
+    def dir_fd(self, parts: list[str], create: bool) -> int:
+        """An O_PATH fd of directory ``parts`` resolved inside the root (cached; do not close)."""
+        if not parts:
+            return self.fd
+        key = _join(parts)
+        fd = self._cache.get(key)
+        if fd is None:
+            fd = self._resolve_in_root(parts) if self._openat2 else None
+            if fd is None:
+                fd = self._walk(parts, create)
+            if len(self._cache) >= 512:
+                self.invalidate()
+            self._cache[key] = fd
+        return fd
+
+    def _resolve_in_root(self, parts: list[str]) -> int | None:
+        try:
+            return _sys.openat2(self.fd, _join(parts), _O_PATH_DIR & ~os.O_NOFOLLOW, 0,
+                                _sys.RESOLVE_IN_ROOT | _sys.RESOLVE_NO_MAGICLINKS | _sys.RESOLVE_NO_XDEV)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None  # the walk creates missing parents or reports the file in the way
+            raise
+
+    def _walk(self, parts: list[str], create: bool) -> int:
+        """Component-by-component O_NOFOLLOW walk; symlinks resolved with the root as ``/``."""
+        todo = list(reversed(parts))
+        done: list[str] = []
+        cur = os.dup(self.fd)
+        links = 0
+        try:
+            while todo:
+                comp = todo.pop()
+                if comp in ("", "."):
+                    continue
+                if comp == "..":
+                    done = done[:-1]
+                    os.close(cur)
+                    cur = self._reopen(done)
+                    continue
+                try:
+                    nxt = os.open(comp, _O_PATH_DIR, dir_fd=cur)
+                except OSError as e:
+                    if e.errno == errno.ENOENT and create:
+                        os.mkdir(comp, 0o755, dir_fd=cur)
+                        self._on_mkdir(done + [comp])
+                        nxt = os.open(comp, _O_PATH_DIR, dir_fd=cur)
+                    elif e.errno in (errno.ENOTDIR, errno.ELOOP):
+                        st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
+                        if not stat.S_ISLNK(st.st_mode):
+                            raise UnsafeLayer(f"unpack {self.what}: {_join(done + [comp])} is not a "
+                                              f"directory but {_join(parts)} needs it as one") from None
+                        links += 1
+                        if links > _MAX_LINKS:
+                            raise UnsafeLayer(f"unpack {self.what}: too many symlinks resolving "
+                                              f"{_join(parts)}") from None
+                        target = os.readlink(comp, dir_fd=cur)
+                        if target.startswith("/"):
+                            done = []
+                            os.close(cur)
+                            cur = os.dup(self.fd)
+                        todo.extend(reversed(target.split("/")))
+                        continue
+                    else:
+                        raise
+                os.close(cur)
+                cur = nxt
+                done.append(comp)
+            return cur
+        except BaseException:
+            os.close(cur)
+            raise
+
+    def _reopen(self, done: list[str]) -> int:
+        fd = os.dup(self.fd)
+        for comp in done:
+            nxt = os.open(comp, _O_PATH_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        return fd
+
+
+def _probe_openat2(root_fd: int) -> bool:
+    try:
+        os.close(_sys.openat2(root_fd, ".", _O_PATH_DIR, 0, _sys.RESOLVE_IN_ROOT))
+        return True
+    except Exception:
+        return False
+
+
+def lower_lookup(lowers: list[Path], parts: list[str]) -> tuple[Path, os.stat_result] | None:
+    """Find ``parts`` in the lower layer roots (top first) honouring whiteouts and opaque dirs.
+
+    Returns (path, lstat) of the topmost visible entry, or None. Paths through a lower symlink
+    are not followed (layer tars name real paths).
+    """
+    for root in lowers:
+        p = Path(root)
+        for i, comp in enumerate(parts):
+            p = p / comp
+            try:
+                st = os.lstat(p)
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            if _is_whiteout_dev(st):
+                return None
+            if i == len(parts) - 1:
+                return p, st
+            if not stat.S_ISDIR(st.st_mode):
+                return None
+        else:
+            continue
+        if _opaque_prefix(Path(root), parts):
+            return None
+    return None
+
+
+def _opaque_prefix(root: Path, parts: list[str]) -> bool:
+    p = root
+    for comp in parts[:-1]:
+        p = p / comp
+        if not p.is_dir() or p.is_symlink():
+            return False
+        for name in OPAQUE_ROOTLESS + OPAQUE_ROOT:
+            try:
+                if os.getxattr(p, name, follow_symlinks=False) == b"y":
+                    return True
+            except OSError:
+                pass
+    return False
+
+
+@dataclass
+class _DirMeta:
+    mode: int
+    uid: int
+    gid: int
+    mtime: float
+    explicit: bool
+
+
+class _Unpacker:
+    """One unpack run; see the module docstring for the rules."""
+
+    def __init__(self, dest: Path, opts: UnpackOptions):
+        self.opts = opts
+        self.what = opts.what
+        self.stats = UnpackStats()
+        self.dirs: dict[str, _DirMeta] = {}
+        self.whiteouts: set[str] = set()
+        self.root = _Root(dest, opts.what, self._implicit_dir)
+        self._warned: set[str] = set()
+
+    # ---- driver
+    def run(self, stream: BinaryIO) -> UnpackStats:
+        try:
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tf:
+                for m in tf:
+                    self.stats.entries += 1
+                    try:
+                        self.entry(tf, m)
+                    except OSError as e:
+                        raise UnsafeLayer(f"unpack {self.what}: entry {m.name!r}: "
+                                          f"{e.strerror or e}") from e
+            self.finish_dirs()
+        except tarfile.TarError as e:
+            raise UnsafeLayer(f"unpack {self.what}: not a valid tar archive: {e}") from e
+        finally:
+            self.root.close()
+        return self.stats
+
+    def warn_once(self, key: str, msg: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.stats.warnings.append(msg)
+            self.opts.warn(msg)
+
+    def entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        parts = clean_name(m.name, self.what)
+        if not parts:
+            if not m.isdir():
+                raise UnsafeLayer(f"unpack {self.what}: entry {m.name!r} would replace the root "
+                                  "directory with a non-directory")
+            self.dirs[""] = _DirMeta(m.mode, m.uid, m.gid, m.mtime, True)
+            self._xattrs_path(self.root.fd, ".", m, is_link=False)
+            return
+        name = parts[-1]
+        if name.startswith(WH_PREFIX):
+            return self.whiteout(parts)
+        parent = self.root.dir_fd(parts[:-1], create=True)
+        if m.isdir():
+            self.mkdir(parent, parts, m)
+        elif m.islnk():
+            self.hardlink(parent, parts, m)
+        elif m.issym():
+            self.replace(parent, parts, want_dir=False)
+            os.symlink(m.linkname, name, dir_fd=parent)
+            self.meta_path(parent, name, m, is_link=True)
+        elif m.isreg():
+            self.regular(tf, parent, parts, m)
+        elif m.ischr() or m.isblk():
+            self.device(parent, parts, m)
+        elif m.isfifo():
+            self.replace(parent, parts, want_dir=False)
+            os.mkfifo(name, 0o600, dir_fd=parent)
+            self.meta_path(parent, name, m, is_link=False)
+        else:
+            self.warn_once(f"type{m.type!r}", f"unpack {self.what}: skipped {m.name!r} of "
+                                              f"unsupported tar type {m.type!r}")
+
+    # ---- entry kinds
+    def replace(self, parent: int, parts: list[str], want_dir: bool) -> bool:
+        """Clear the final name for a new entry; True when an existing directory is kept."""
+        name = parts[-1]
+        try:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            if want_dir:
+                return True
+            shutil.rmtree(name, dir_fd=parent)
+            prefix = _join(parts)
+            self.dirs = {k: v for k, v in self.dirs.items() if k != prefix and not k.startswith(prefix + "/")}
+            self.root.invalidate()
+        else:
+            os.unlink(name, dir_fd=parent)
+            if stat.S_ISLNK(st.st_mode):
+                self.root.invalidate()
+        return False
+
+    def mkdir(self, parent: int, parts: list[str], m: tarfile.TarInfo) -> None:
+        name, key = parts[-1], _join(parts)
+        if not self.replace(parent, parts, want_dir=True):
+            os.mkdir(name, 0o700, dir_fd=parent)
+        self.dirs[key] = _DirMeta(m.mode, m.uid, m.gid, m.mtime, True)
+        if key in self.whiteouts:  # the layer whited out a lower NAME and made its own dir
+            self.set_opaque(parent, name)
+        self._xattrs_path(parent, name, m, is_link=False)
+
+    def _implicit_dir(self, parts: list[str]) -> None:
+        self.dirs.setdefault(_join(parts), _DirMeta(0o755, 0, 0, 0.0, False))
+
+    def regular(self, tf, parent: int, parts: list[str], m: tarfile.TarInfo) -> None:
+        name = parts[-1]
+        self.replace(parent, parts, want_dir=False)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=parent)
+        try:
+            if m.size:
+                src = tf.extractfile(m)
+                if m.size <= _SMALL:
+                    self._write_all(fd, src.read())
+                else:
+                    while block := src.read(_SMALL):
+                        self._write_all(fd, block)
+                self.stats.bytes += m.size
+            self.meta_fd(fd, m)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _write_all(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+
+    def hardlink(self, parent: int, parts: list[str], m: tarfile.TarInfo) -> None:
+        target = clean_name(m.linkname, self.what)
+        if not target:
+            raise UnsafeLayer(f"unpack {self.what}: hardlink {m.name!r} points at the root directory")
+        try:
+            tparent = self.root.dir_fd(target[:-1], create=False)
+            st = os.stat(target[-1], dir_fd=tparent, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise UnsafeLayer(f"unpack {self.what}: hardlink {m.name!r} points at directory {m.linkname!r}")
+        if _join(target) == _join(parts):
+            return  # a link to itself: already there
+        if st is not None and not _is_whiteout_dev(st):
+            self.replace(parent, parts, want_dir=False)
+            os.link(target[-1], parts[-1], src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False)
+            return
+        found = lower_lookup(self.opts.lowers() if self.opts.lowers else [], target)
+        if found is None or stat.S_ISDIR(found[1].st_mode):
+            raise UnsafeLayer(f"unpack {self.what}: hardlink {m.name!r} -> {m.linkname!r}: "
+                              "no such file in this layer or the layers below")
+        self.replace(parent, parts, want_dir=False)
+        self.copy_lower(parent, parts[-1], found[0], found[1])
+
+    def copy_lower(self, parent: int, name: str, src: Path, st: os.stat_result) -> None:
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(src), name, dir_fd=parent)
+            return
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=parent)
+        try:
+            with open(src, "rb") as f:
+                remaining = st.st_size
+                while remaining > 0:
+                    n = os.copy_file_range(f.fileno(), fd, remaining)
+                    if n == 0:
+                        break
+                    remaining -= n
+            for x in os.listxattr(src, follow_symlinks=False):
+                os.setxattr(fd, x, os.getxattr(src, x, follow_symlinks=False))
+            if not self.opts.rootless:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            os.utime(fd, ns=(st.st_mtime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fd)
+
+    def device(self, parent: int, parts: list[str], m: tarfile.TarInfo) -> None:
+        if self.opts.rootless:
+            self.stats.skipped_devices += 1
+            self.warn_once("dev", f"unpack {self.what}: device nodes skipped (rootless), "
+                                  f"first: {m.name!r}")
+            return
+        self.replace(parent, parts, want_dir=False)
+        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+        os.mknod(parts[-1], kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=parent)
+        self.meta_path(parent, parts[-1], m, is_link=False)
+
+    def whiteout(self, parts: list[str]) -> None:
+        parent = self.root.dir_fd(parts[:-1], create=True)
+        name = parts[-1]
+        if name == WH_OPAQUE:
+            self.set_opaque_dir(parts[:-1])
+            return
+        hidden = name[len(WH_PREFIX):]
+        if not hidden or hidden in (".", ".."):
+            raise UnsafeLayer(f"unpack {self.what}: invalid whiteout {_join(parts)!r}")
+        key = _join(parts[:-1] + [hidden])
+        try:
+            st = os.stat(hidden, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        self.whiteouts.add(key)
+        if st is None:
+            os.mknod(hidden, stat.S_IFCHR | 0o600, 0, dir_fd=parent)
+        elif stat.S_ISDIR(st.st_mode):
+            self.set_opaque(parent, hidden)  # same-layer dir stays; the lower one is hidden
+        # an existing non-directory written by this layer already hides the lower entry
+
+    def set_opaque_dir(self, parts: list[str]) -> None:
+        if not parts:
+            self._set_opaque_fd(self.root.fd, ".")
+            return
+        parent = self.root.dir_fd(parts[:-1], create=True)
+        self.set_opaque(parent, parts[-1])
+
+    def set_opaque(self, parent: int, name: str) -> None:
+        self._set_opaque_fd(parent, name)
+
+    def _set_opaque_fd(self, parent: int, name: str) -> None:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            for x in self.opts.opaque_xattrs:
+                os.setxattr(fd, x, b"y")
+        finally:
+            os.close(fd)
+
+    # ---- metadata
+    def meta_fd(self, fd: int, m: tarfile.TarInfo) -> None:
+        """Owner, xattrs, mode (after chown: chown clears setuid), mtime on an open file."""
+        if self.opts.rootless:
+            if m.uid or m.gid:
+                os.setxattr(fd, ROOTLESS_XATTR, rootless_owner_xattr(m.uid, m.gid))
+        else:
+            os.fchown(fd, m.uid, m.gid)
+        self._xattrs(lambda k, v: os.setxattr(fd, k, v), m, is_link=False)
+        os.fchmod(fd, m.mode & 0o7777)
+        os.utime(fd, (m.mtime, m.mtime))
+
+    def meta_path(self, parent: int, name: str, m: tarfile.TarInfo, is_link: bool) -> None:
+        """Metadata for symlinks, fifos and devices just created by us (never following a link)."""
+        if self.opts.rootless:
+            if (m.uid or m.gid) and not is_link:
+                self._setx_at(parent, name, ROOTLESS_XATTR, rootless_owner_xattr(m.uid, m.gid))
+        else:
+            os.chown(name, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
+        self._xattrs_path(parent, name, m, is_link)
+        if not is_link:  # Linux has no lchmod; the entry was just created by us and is no link
+            os.chmod(name, m.mode & 0o7777, dir_fd=parent)
+        os.utime(name, (m.mtime, m.mtime), dir_fd=parent, follow_symlinks=False)
+
+    def _setx_at(self, parent: int, name: str, key: str, value: bytes) -> None:
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            os.setxattr(f"/proc/self/fd/{fd}", key, value)
+        except OSError as e:
+            # user.* xattrs exist only on regular files and directories (xattr(7))
+            if not (e.errno == errno.EPERM and key.startswith("user.")):
+                raise
+            self.stats.dropped_xattrs += 1
+        finally:
+            os.close(fd)
+
+    def _xattrs_path(self, parent: int, name: str, m: tarfile.TarInfo, is_link: bool) -> None:
+        if not m.pax_headers:
+            return
+        if is_link:
+            self._xattrs(lambda k, v: self._setx_link(parent, name, k, v), m, is_link=True)
+        else:
+            self._xattrs(lambda k, v: self._setx_at(parent, name, k, v), m, is_link=False)
+
+    def _setx_link(self, parent: int, name: str, key: str, value: bytes) -> None:
+        raise OSError(errno.EPERM, "xattrs on symlinks are not supported")
+
+    def _xattrs(self, setter, m: tarfile.TarInfo, is_link: bool) -> None:
+        for k, v in m.pax_headers.items():
+            if not k.startswith("SCHILY.xattr."):
+                continue
+            key = k[len("SCHILY.xattr."):]
+            if key.startswith(("trusted.overlay.", "user.overlay.")) or key == ROOTLESS_XATTR:
+                self.stats.dropped_xattrs += 1
+                continue
+            if (self.opts.rootless and not key.startswith("user.")) or is_link:
+                self.stats.dropped_xattrs += 1
+                self.warn_once("xattr", f"unpack {self.what}: xattr {key} on {m.name!r} not kept "
+                                        f"({'symlink' if is_link else 'rootless'}); further ones silently")
+                continue
+            value = v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v
+            setter(key, value)
+
+    def finish_dirs(self) -> None:
+        """Apply directory owners, modes and mtimes, deepest first (writes inside change mtimes)."""
+        lowers = None
+        for key in sorted(self.dirs, key=lambda k: k.count("/") + (1 if k else 0), reverse=True):
+            meta = self.dirs[key]
+            parts = key.split("/") if key else []
+            if not meta.explicit:
+                if lowers is None:
+                    lowers = self.opts.lowers() if self.opts.lowers else []
+                meta = self._implicit_meta(lowers, parts, meta)
+            self._apply_dir(parts, meta)
+
+    def _implicit_meta(self, lowers, parts, meta: _DirMeta) -> _DirMeta:
+        found = lower_lookup(lowers, parts) if parts else None
+        if found and stat.S_ISDIR(found[1].st_mode):
+            st = found[1]
+            return _DirMeta(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime, False)
+        return meta
+
+    def _apply_dir(self, parts: list[str], meta: _DirMeta) -> None:
+        try:
+            parent = self.root.dir_fd(parts[:-1], create=False) if parts else None
+            name = parts[-1] if parts else "."
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         dir_fd=parent if parts else self.root.fd)
+        except (FileNotFoundError, NotADirectoryError, UnsafeLayer):
+            return
+        try:
+            if self.opts.rootless:
+                if meta.uid or meta.gid:
+                    os.setxattr(fd, ROOTLESS_XATTR, rootless_owner_xattr(meta.uid, meta.gid))
+            else:
+                os.fchown(fd, meta.uid, meta.gid)
+            os.fchmod(fd, meta.mode & 0o7777)
+            os.utime(fd, (meta.mtime, meta.mtime))
+        finally:
+            os.close(fd)
+
+
+def unpack_tar(stream: BinaryIO, dest: Path, opts: UnpackOptions | None = None) -> UnpackStats:
+    """Unpack the uncompressed layer tar ``stream`` into the existing directory ``dest``.
+
+    Args:
+        stream: uncompressed tar bytes (read sequentially, never seeked).
+        dest: an empty directory that only this call writes (Path).
+        opts: :class:`UnpackOptions`.
+
+    Returns:
+        :class:`UnpackStats`.
+
+    Raises:
+        UnsafeLayer: a member would leave ``dest``, replace the root, or is malformed; OS errors
+            are reported as UnsafeLayer naming the layer and the entry.
+    """
+    return _Unpacker(Path(dest), opts or UnpackOptions()).run(stream)
