@@ -108,6 +108,32 @@ class _HashWriter(io.RawIOBase):
         return self.count
 
 
+ROOTLESS_XATTR = "user.rootlesscontainers"
+
+
+def _rootless_owner(value: bytes) -> tuple[int, int] | None:
+    """Decode umoci's ``user.rootlesscontainers`` protobuf ``Resource{uint32 uid=1; uint32 gid=2}``."""
+    ids, i = {1: 0, 2: 0}, 0
+    try:
+        while i < len(value):
+            tag = value[i]
+            i += 1
+            n, shift = 0, 0
+            while True:
+                b = value[i]
+                i += 1
+                n |= (b & 0x7F) << shift
+                shift += 7
+                if not b & 0x80:
+                    break
+            if tag & 7 != 0:
+                return None
+            ids[tag >> 3] = n
+    except IndexError:
+        return None
+    return ids[1], ids[2]
+
+
 def _xattrs(path: str) -> dict[str, bytes]:
     try:
         names = os.listxattr(path, follow_symlinks=False)
@@ -177,7 +203,8 @@ class _TarBuilder:
         self.uid_map, self.gid_map = uid_map, gid_map
         self.links: dict[tuple[int, int], str] = {}
 
-    def _info(self, name: str, st: os.stat_result | None, type_: bytes) -> tarfile.TarInfo:
+    def _info(self, name: str, st: os.stat_result | None, type_: bytes,
+              xattrs: dict[str, bytes] | None = None) -> tarfile.TarInfo:
         ti = tarfile.TarInfo(name)
         ti.type = type_
         ti.uname = ti.gname = ""
@@ -187,13 +214,16 @@ class _TarBuilder:
         ti.mode = stat.S_IMODE(st.st_mode)
         ti.uid = _map_back(st.st_uid, self.uid_map)
         ti.gid = _map_back(st.st_gid, self.gid_map)
+        # rootless layers keep the real owner in an xattr (umoci); overlay copy-up carries it up
+        if xattrs and ROOTLESS_XATTR in xattrs and (owner := _rootless_owner(xattrs[ROOTLESS_XATTR])):
+            ti.uid, ti.gid = owner
         mtime = int(st.st_mtime)
         ti.mtime = max(0, mtime if self.epoch is None else min(mtime, self.epoch))
         return ti
 
     def _pax(self, ti: tarfile.TarInfo, xattrs: dict[str, bytes]) -> None:
         keep = {k: v for k, v in xattrs.items() if not k.startswith(_OVERLAY_PREFIXES)
-                and not k.startswith("user.rootlesscontainers")}
+                and k != ROOTLESS_XATTR}
         ti.pax_headers = {f"SCHILY.xattr.{k}": keep[k].decode("utf-8", "surrogateescape")
                           for k in sorted(keep)}
 
@@ -207,7 +237,7 @@ class _TarBuilder:
             return
         mode = st.st_mode
         if stat.S_ISDIR(mode):
-            ti = self._info(e.rel, st, tarfile.DIRTYPE)
+            ti = self._info(e.rel, st, tarfile.DIRTYPE, e.xattrs)
             self._pax(ti, e.xattrs)
             yield ti, None
             if _overlay_attr(e.xattrs, "opaque") == b"y":
@@ -217,7 +247,7 @@ class _TarBuilder:
             return  # sockets cannot be represented in a tar (OCI layer.md lists no socket type)
         key = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and key in self.links:
-            ti = self._info(e.rel, st, tarfile.LNKTYPE)
+            ti = self._info(e.rel, st, tarfile.LNKTYPE, e.xattrs)
             ti.linkname = self.links[key]
             self._pax(ti, e.xattrs)
             yield ti, None
@@ -229,15 +259,15 @@ class _TarBuilder:
     def _typed(self, e: _Entry) -> tarfile.TarInfo:
         st, mode = e.st, e.st.st_mode
         if stat.S_ISREG(mode):
-            ti = self._info(e.rel, st, tarfile.REGTYPE)
+            ti = self._info(e.rel, st, tarfile.REGTYPE, e.xattrs)
             ti.size = st.st_size
         elif stat.S_ISLNK(mode):
-            ti = self._info(e.rel, st, tarfile.SYMTYPE)
+            ti = self._info(e.rel, st, tarfile.SYMTYPE, e.xattrs)
             ti.linkname = os.readlink(e.full)
         elif stat.S_ISFIFO(mode):
-            ti = self._info(e.rel, st, tarfile.FIFOTYPE)
+            ti = self._info(e.rel, st, tarfile.FIFOTYPE, e.xattrs)
         else:
-            ti = self._info(e.rel, st, tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE)
+            ti = self._info(e.rel, st, tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE, e.xattrs)
             ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
         self._pax(ti, e.xattrs)
         return ti
