@@ -1,0 +1,85 @@
+"""The supervisor side of a builtin run: cgroup, state, signal forwarding, pty relay, exit status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from runtime.init import FORWARDED
+
+__all__ = ["supervise", "OOM_EXIT"]
+
+OOM_EXIT = 137
+
+
+def _cgroup(config: dict, name: str | None, warn):
+    from runtime.cgroups import open_cgroup
+
+    res = (config.get("linux") or {}).get("resources") or {}
+    if not res:
+        return None
+    cg_name = name or f"envctl-{os.getpid()}"
+    return open_cgroup(cg_name, res, warn=warn)
+
+
+def supervise(runner, config: dict, *, state_dir: Path | None, warn=None, name: str | None = None) -> int:
+    """Start ``runner`` (BuiltinRunner) and supervise until the command ends; returns its exit code.
+
+    Forwards FORWARDED signals to PID 1 (WINCH resizes the pty instead in terminal mode), relays
+    the pty with the host terminal in raw mode, writes/removes ``state_dir/state.json``, removes
+    the cgroup, and reports an OOM kill ("killed: out of memory", exit 137).
+    """
+    from runtime import state as st
+    from runtime import tty
+
+    cg = _cgroup(config, name, warn)
+    term = bool((config.get("process") or {}).get("terminal"))
+    winsize = tty.get_winsize(0) or tty.get_winsize(1) if term else None
+    started = None
+    saved = {}
+    try:
+        started = runner.start(cgroup=cg)
+        if state_dir is not None:
+            st.write_state(state_dir, st.running_state(config, started, name=name))
+
+        def forward(sig, _frame):
+            if sig == signal.SIGWINCH and started.pty_master is not None:
+                tty.set_winsize(started.pty_master, tty.get_winsize(0) or tty.get_winsize(1))
+                return
+            try:
+                os.kill(started.pid, sig)
+            except ProcessLookupError:
+                pass
+
+        for s in FORWARDED:
+            saved[s] = signal.signal(s, forward)
+        if started.pty_master is not None:
+            tty.set_winsize(started.pty_master, winsize)
+            with tty.RawMode(0):
+                tty.relay(started.pty_master, done=started.poll)
+            os.close(started.pty_master)
+        code = started.wait()
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+        if started is not None:
+            started.ctl.close()
+        if state_dir is not None:
+            st.remove_state(state_dir)
+    if cg is not None:
+        oom = cg.oom_killed()
+        _remove_cgroup(cg)
+        if oom and code in (OOM_EXIT, 128 + signal.SIGKILL):
+            sys.stderr.write("envctl: killed: out of memory\n")
+            return OOM_EXIT
+    return code
+
+
+def _remove_cgroup(cg) -> None:
+    try:
+        cg.remove()
+    except OSError:
+        time.sleep(0)
