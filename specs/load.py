@@ -202,12 +202,13 @@ class _Walker:
         return out
 
 
-def parse_spec(text: str | bytes, path: str | Path = "envctl.yaml"):
+def parse_spec(text: str | bytes, path: str | Path = "envctl.yaml", *, display: str | None = None):
     """Parse and validate spec text into an :class:`~specs.model.EnvSpec`.
 
     Args:
         text: YAML text (str or UTF-8 bytes).
-        path: the file name used in messages and stored as ``EnvSpec.path``.
+        path: stored as ``EnvSpec.path`` and used in messages unless ``display`` is given.
+        display: the file name for messages (e.g. relative to the current directory).
 
     Raises:
         SpecError / SpecErrors: every problem found, each with file:line:col and key path.
@@ -216,7 +217,7 @@ def parse_spec(text: str | bytes, path: str | Path = "envctl.yaml"):
     from specs.errors import SpecErrors
     from specs.schema import check_document, schema_errors
 
-    doc = read_document(text, str(path))
+    doc = read_document(text, display or str(path))
     check_document(doc)
     errors = schema_errors(doc)
     spec, more = build_with_errors(doc.data, doc, Path(path))
@@ -225,8 +226,12 @@ def parse_spec(text: str | bytes, path: str | Path = "envctl.yaml"):
     return spec
 
 
-def load_spec(path: str | Path):
+def load_spec(path: str | Path, *, display: str | None = None):
     """Load ``path`` (envctl.yaml) into an :class:`~specs.model.EnvSpec`.
+
+    Args:
+        path: the spec file (str or Path).
+        display: the name used in error messages (default: ``path`` as given).
 
     Raises:
         SpecError: the file cannot be read (message names the path and the OS error).
@@ -235,6 +240,6 @@ def load_spec(path: str | Path):
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        raise SpecError(f"cannot read the spec file: {e.strerror}", file=str(path),
+        raise SpecError(f"cannot read the spec file: {e.strerror}", file=display or str(path),
                         hint="run 'envctl init' to create one") from None
-    return parse_spec(data, path)
+    return parse_spec(data, path, display=display)

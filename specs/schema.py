@@ -157,7 +157,10 @@ def _explain(err, doc: Document):
 
 def _maybe_quote(err, doc, path):
     expected = err.schema.get("type")
-    wants_string = expected == "string" or (isinstance(expected, list) and "string" in expected) or "enum" in err.schema
+    wants_string = expected == "string" or (isinstance(expected, list) and "string" in expected)
+    scalar = doc.locations.scalar(path)
+    if "enum" in err.schema and scalar is not None and scalar.raw in err.schema["enum"]:
+        wants_string = True
     return _quote_hint(doc, path) if wants_string else None
 
 
