@@ -20,6 +20,8 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 # Add a command here when it really exists (no placeholders).
 COMMANDS: dict[str, str] = {
     "version": "version",
+    "init": "init",
+    "validate": "validate",
     "lock": "lock",
     "login": "login",
     "logout": "login",
