@@ -194,7 +194,7 @@ class _Root:
                         st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
                         if not stat.S_ISLNK(st.st_mode):
                             raise UnsafeLayer(f"unpack {self.what}: {_join(done + [comp])} is not a "
-                                              f"directory but {_join(parts)} needs it as one") from None
+                                              "directory; cannot create entries below it") from None
                         links += 1
                         if links > _MAX_LINKS:
                             raise UnsafeLayer(f"unpack {self.what}: too many symlinks resolving "
@@ -305,6 +305,8 @@ class _Unpacker:
                     try:
                         self.entry(tf, m)
                     except OSError as e:
+                        if e.errno is None or isinstance(e, ConnectionError):
+                            raise  # the source failed, not the filesystem
                         raise UnsafeLayer(f"unpack {self.what}: entry {m.name!r}: "
                                           f"{e.strerror or e}") from e
             self.finish_dirs()
@@ -427,7 +429,7 @@ class _Unpacker:
             self.replace(parent, parts, want_dir=False)
             os.link(target[-1], parts[-1], src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False)
             return
-        found = lower_lookup(self.opts.lowers() if self.opts.lowers else [], target)
+        found = None if st is not None else lower_lookup(self.opts.lowers() if self.opts.lowers else [], target)
         if found is None or stat.S_ISDIR(found[1].st_mode):
             raise UnsafeLayer(f"unpack {self.what}: hardlink {m.name!r} -> {m.linkname!r}: "
                               "no such file in this layer or the layers below")
