@@ -91,9 +91,9 @@ class _Host:
         kwargs = {"transport": transport} if transport is not None else {}
         self.client = httpx.Client(verify=not insecure, follow_redirects=False,
                                    timeout=httpx.Timeout(30.0, connect=10.0),
-                                   event_hooks={"request": [self._count]}, **kwargs)
+                                   event_hooks={"response": [self._count]}, **kwargs)
 
-    def _count(self, request: httpx.Request) -> None:
+    def _count(self, response: httpx.Response) -> None:
         self._counter[0] += 1
 
     def close(self) -> None:
