@@ -25,6 +25,11 @@ COMMANDS: dict[str, str] = {
     "lock": "lock",
     "login": "login",
     "logout": "login",
+    "run": "run",
+    "shell": "shell",
+    "exec": "exec",
+    "down": "down",
+    "status": "status",
 }
 
 EPILOG = """\

@@ -237,3 +237,36 @@ def run_container(config: dict, *, state_dir: Path | None = None, detach: bool =
     if detach:
         raise ContainerError("detached runs go through 'envctl oci create/start'")
     return supervise(BuiltinRunner(config), config, state_dir=state_dir, warn=warn, name=name)
+
+
+def run_external(config: dict, runtime: str, bundle: Path, container_id: str) -> int:
+    """Run ``config`` with runc/crun: write ``bundle/config.json``; as root, mount the overlay rootfs
+    plan first (and unmount after). Returns the exit status. Raises UnsupportedHost."""
+    from runtime.plan import MountOverlay, _overlay_op
+    from runtime.mounts import _overlay
+
+    runner = ExternalRunner(runtime)
+    ov = _overlay_op(config, config["root"]["path"])
+    if ov and os.geteuid() != 0:
+        raise UnsupportedHost(f"{runtime} cannot mount envctl's overlay rootfs rootless",
+                              hint="use the builtin runtime (unset ENVCTL_RUNTIME) or 'envctl bundle --copy'")
+    bundle.mkdir(parents=True, exist_ok=True)
+    (bundle / "config.json").write_text(json.dumps(config, indent=2))
+    mounted = False
+    try:
+        if ov:
+            _overlay(ov, rootless=False)
+            mounted = True
+        return runner.run(bundle, container_id)
+    finally:
+        if mounted:
+            _sys.umount2(ov.target, _sys.MNT_DETACH)
+
+
+def run_config(config: dict, *, runtime: str = "builtin", state_dir: Path | None = None,
+               name: str | None = None, warn=None) -> int:
+    """Run ``config`` in the foreground with the named runtime; returns the exit code."""
+    if runtime == "builtin":
+        return run_container(config, state_dir=state_dir, warn=warn, name=name)
+    base = state_dir or Path(os.environ.get("TMPDIR", "/tmp"))
+    return run_external(config, runtime, Path(base) / "bundle", name or f"envctl-{os.getpid()}")

@@ -1,0 +1,120 @@
+"""Shared by run/shell/exec/down/status/bundle: locate the environment and its env.json.
+
+Warm path (``envctl run`` with everything current): find the project, hash envctl.yaml and
+envctl.lock bytes, compare with env.json's ``specSha256``/``lockSha256``, take the cached runtime
+config — no YAML parser, no HTTP client, no template engine is imported. Only when env.json is
+missing or stale is ``envctl.workflow.ensure_up`` (the ``envctl up`` work) called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from specs.errors import EnvctlError, UsageError
+
+__all__ = ["env_id", "env_dir", "load_env", "current_env", "process_config", "add_run_args", "runtime_name"]
+
+
+def env_id(spec_path: Path) -> str:
+    """Environment id: first 16 hex of sha256(absolute spec path) (CONTRACTS.md)."""
+    return hashlib.sha256(str(Path(spec_path).absolute()).encode()).hexdigest()[:16]
+
+
+def env_dir(spec_path: Path) -> Path:
+    from envctl.settings import envctl_home
+
+    return envctl_home() / "envs" / env_id(spec_path)
+
+
+def _sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _strip(h: str | None) -> str | None:
+    return h.split(":", 1)[1] if h and h.startswith("sha256:") else h
+
+
+def _is_current(env: dict | None, project) -> bool:
+    if not env or not env.get("runtime") or not env.get("rootfs"):
+        return False
+    return (_strip(env.get("specSha256")) == _sha256_file(project.spec_path)
+            and _strip(env.get("lockSha256")) == _sha256_file(project.lock_path))
+
+
+def _read_env(d: Path) -> dict | None:
+    try:
+        return json.loads((d / "env.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def current_env(args):
+    """(project, env dir, env.json dict or None) without bringing anything up."""
+    from envctl.project import find_project
+
+    project = find_project(args.project, args.file)
+    d = env_dir(project.spec_path)
+    return project, d, _read_env(d)
+
+
+def load_env(args, out) -> tuple[object, Path, dict]:
+    """The project, its env dir and a current env.json; runs ``ensure_up`` when stale or missing.
+
+    Raises EnvctlError (from the workflow) when the environment cannot be brought up.
+    """
+    project, d, env = current_env(args)
+    if _is_current(env, project):
+        return project, d, env
+    try:
+        from envctl.workflow import ensure_up
+    except ImportError:
+        raise EnvctlError(f"environment for {project.display_spec} is not built",
+                          hint="run 'envctl up' first") from None
+    out.debug("environment missing or stale: bringing it up")
+    ensure_up(project, out, locked=bool(getattr(args, "locked", False)), frozen=bool(getattr(args, "frozen", False)))
+    env = _read_env(d)
+    if not env or not env.get("runtime"):
+        raise EnvctlError(f"environment {d.name}: env.json missing after up", hint="run 'envctl up -v'")
+    return project, d, env
+
+
+def process_config(env: dict, argv: list[str], *, tty: bool, cwd: str | None = None,
+                   extra_env: list[str] | None = None) -> dict:
+    """A full config.json from env.json's cached template: args, terminal, TERM. Checks that the
+    cached config fits the current user (rootless iff not root)."""
+    cfg = json.loads(json.dumps(env["runtime"]))  # deep copy
+    proc = cfg.setdefault("process", {})
+    proc["args"] = list(argv)
+    proc["terminal"] = tty
+    envl = [e for e in proc.get("env", []) if not (tty and e.startswith("TERM="))]
+    if tty:
+        envl.append(f"TERM={os.environ.get('TERM') or 'xterm'}")
+    proc["env"] = envl + list(extra_env or [])
+    if cwd:
+        proc["cwd"] = cwd
+    has_user = any(n.get("type") == "user" for n in cfg.get("linux", {}).get("namespaces", []))
+    if os.geteuid() != 0 and not has_user:
+        raise EnvctlError("environment was prepared for root but envctl runs unprivileged",
+                          hint="run 'envctl up' again as this user (each user has its own store)")
+    return cfg
+
+
+def runtime_name(cfg: dict) -> str:
+    """``ENVCTL_RUNTIME`` or the config annotation ``dev.envctl.runtime``; default ``builtin``."""
+    name = os.environ.get("ENVCTL_RUNTIME") or (cfg.get("annotations") or {}).get("dev.envctl.runtime") or "builtin"
+    if name not in ("builtin", "runc", "crun"):
+        raise UsageError(f"unknown runtime {name}", hint="use builtin, runc or crun")
+    return name
+
+
+def add_run_args(p) -> None:
+    """Arguments shared by run/shell/exec."""
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment variable (repeatable)")
+    p.add_argument("-w", "--workdir", metavar="DIR", help="working directory inside the environment")

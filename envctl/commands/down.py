@@ -1,0 +1,29 @@
+"""``envctl down [--reset] [-t SECONDS]``: stop the running environment (SIGTERM, grace, SIGKILL);
+``--reset`` also discards the environment's writable layer (the overlay upperdir)."""
+
+from __future__ import annotations
+
+
+def add_parser(sub, name, parents):
+    p = sub.add_parser(name, parents=parents, help="stop the environment", description=__doc__)
+    p.add_argument("-t", "--timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="grace period after SIGTERM before SIGKILL (default 10)")
+    p.add_argument("--reset", action="store_true", help="discard changes made inside the environment")
+    return p
+
+
+def run(args) -> int:
+    from envctl.commands._enter import current_env
+    from envctl.output import Output
+    from runtime.lifecycle import reset_upper, stop
+
+    out = Output(args.json, args.verbosity)
+    project, d, env = current_env(args)
+    stopped = stop(d, timeout=args.timeout)
+    reset = False
+    if args.reset and env:
+        reset = reset_upper(env.get("rootfs") or {})
+    out.result({"env": d.name, "stopped": stopped, "reset": reset},
+               f"{project.root.name}: {'stopped' if stopped else 'not running'}"
+               + ("; writable layer reset" if reset else ""))
+    return 0
