@@ -30,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "exec": "exec",
     "down": "down",
     "status": "status",
+    "up": "up",
+    "gc": "gc",
+    "store": "store",
 }
 
 EPILOG = """\

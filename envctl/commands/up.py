@@ -1,0 +1,31 @@
+"""``envctl up [--locked] [--frozen]``: fetch, unpack and compose the environment (envctl.workflow)."""
+
+from __future__ import annotations
+
+
+def add_parser(sub, name, parents):
+    p = sub.add_parser(name, parents=parents, help="prepare the environment: lock, fetch, unpack, compose",
+                       description="Lock the image if envctl.lock is missing or stale, download and unpack "
+                                   "the layers the store lacks, and compose the environment's root "
+                                   "filesystem. Prints what was cached, downloaded and unpacked.")
+    p.add_argument("--locked", action="store_true",
+                   help="fail (exit 3) instead of writing envctl.lock when it is missing or stale")
+    p.add_argument("--frozen", action="store_true", help="like --locked, and fail instead of downloading")
+    return p
+
+
+def run(args) -> int:
+    from envctl.output import Output
+    from envctl.project import find_project
+    from envctl.workflow import ensure_up
+
+    out = Output(args.json, args.verbosity)
+    project = find_project(args.project, args.file)
+    info = ensure_up(project, out, locked=args.locked, frozen=args.frozen)
+    r = info.report
+    out.result({"envId": info.env_id, "envJson": str(info.env_json), "seconds": round(info.seconds, 3),
+                "downloadedBytes": r.downloaded_bytes, "layersUnpacked": r.unpacked,
+                "layersCached": r.cached, "rootfsReset": info.reset, "lockWritten": info.locked_now,
+                "rootfs": info.data["rootfs"]},
+               f"{info.env_json}")
+    return 0
