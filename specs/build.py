@@ -326,7 +326,7 @@ def _watch(ctx: _Ctx, value, path: tuple) -> Watch | None:
     strs = lambda xs: tuple(x for x in xs if isinstance(x, str)) if isinstance(xs, list) else ()  # noqa: E731
     return Watch(paths=strs(value["paths"]), ignore=strs(value.get("ignore")),
                  action=_str(value.get("action")) or "restart",
-                 debounce_ms=_duration(ctx, value.get("debounce"), path + ("debounce",), 50),
+                 debounce_ms=_duration(ctx, value.get("debounce"), path + ("debounce",), 100),
                  gitignore=value.get("gitignore") is not False)
 
 

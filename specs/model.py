@@ -175,7 +175,7 @@ class Watch:
     paths: tuple[str, ...]
     ignore: tuple[str, ...] = ()
     action: str = "restart"
-    debounce_ms: int = 50
+    debounce_ms: int = 100
     gitignore: bool = True
 
     def to_dict(self) -> dict:

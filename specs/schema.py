@@ -63,7 +63,7 @@ def describe_value(doc: Document, path, value) -> str:
     scalar = doc.locations.scalar(path)
     if scalar is not None and scalar.raw != "":
         shown = "true" if value is True else "false" if value is False else repr(value)
-        if scalar.kind == "null" or str(value) == scalar.raw:
+        if scalar.kind == "null" or str(value) == scalar.raw or shown == scalar.raw.lower():
             return f"{scalar.kind} ({scalar.raw})"
         return f"{scalar.kind}: YAML 1.1 reads `{scalar.raw}` as {shown}"
     if isinstance(value, (dict, list)) or value is None:
@@ -199,15 +199,19 @@ def _simple_message(err, doc, path) -> str:
 
 
 def _explain_unknown(err, path):
+    import re
+
     allowed = list(err.schema.get("properties", {}))
+    patterns = list(err.schema.get("patternProperties", {}))
     for key in err.instance:
-        if key in allowed:
+        if key in allowed or any(re.search(p, key) for p in patterns):
             continue
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         if close:
             yield path + (key,), f"unknown key {key!r} (did you mean {close[0]!r}?)", True, None
         else:
-            yield path + (key,), f"unknown key {key!r}", True, f"allowed here: {', '.join(allowed)}"
+            extra = " and x-* extension keys" if patterns else ""
+            yield path + (key,), f"unknown key {key!r}", True, f"allowed here: {', '.join(allowed)}{extra}"
 
 
 def _branch_applies(branch: dict, inst) -> bool:
