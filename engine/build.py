@@ -91,9 +91,13 @@ class Executor(Protocol):
 
 
 class RemoteCache(Protocol):
-    """A shared step cache (engine.registry_cache): fetch a layer by key, or publish one."""
+    """A shared step cache (engine.registry_cache): fetch a layer by key, or publish one.
 
-    def fetch(self, key: str, store: Store) -> CachedLayer | None: ...
+    ``fetch`` makes the layer present in ``store`` (blob + ``layers/<chainID>``, unpacked over
+    ``lowers``, top first) on top of chain ``parent``, or returns None.
+    """
+
+    def fetch(self, key: str, store: Store, parent: str | None, lowers: list[Path]) -> CachedLayer | None: ...
 
     def publish(self, key: str, layer: CachedLayer, store: Store) -> None: ...
 
@@ -192,7 +196,7 @@ class _Builder:
         inputs = self._inputs(step, ctx)
         key = cache_key(parent, step, ctx, inputs)
         repro = getattr(step, "reproducible", True)
-        for source, layer in self._lookup(key):
+        for source, layer in self._lookup(key, parent):
             self.notify(f"step {index + 1}: {_describe(step)}: cached ({source})")
             return StepOutcome(index, step.kind, key, layer, source, repro)
         self.notify(f"step {index + 1}: {_describe(step)}: building")
@@ -208,7 +212,7 @@ class _Builder:
             return []
         return collect_copy(self.project_root, [step.src], step.dest, ctx.workdir)
 
-    def _lookup(self, key: str):
+    def _lookup(self, key: str, parent: str | None):
         if self.local is None:
             return
         layer = self.local.get(key)
@@ -216,7 +220,7 @@ class _Builder:
             yield "local", layer
             return
         if self.remote is not None:
-            layer = self.remote.fetch(key, self.store)
+            layer = self.remote.fetch(key, self.store, parent, list(self.lowers))
             if layer is not None:
                 self.local.put(key, layer)
                 yield "remote", layer
@@ -282,11 +286,20 @@ def commit_blob(store: Store, tmp: Path, digest: Digest) -> Path:
 
 
 def commit_layer_dir(store: Store, layer_dir: Path, layer: CachedLayer, rootless: bool) -> Path:
-    """Rename ``layer_dir`` (holding ``root/``) to ``layers/<chainID hex>`` with its layer.json."""
+    """Rename ``layer_dir`` (holding ``root/``) to ``layers/<chainID hex>`` with its layer.json.
+
+    layer.json has the fields engine/layers.py writes for unpacked layers (fsck checks
+    ``treeDigest``, gc follows ``blob``), plus ``builtBy``.
+    """
+    from engine.layers import syncfs, tree_digest
+
     chain = Digest.parse(layer.chain_id)
-    meta = {"chainID": layer.chain_id, "diffID": layer.diff_id, "digest": layer.digest,
-            "size": layer.size, "mediaType": layer.media_type, "rootless": rootless, "builtBy": "envctl build"}
+    meta = {"chainID": layer.chain_id, "diffID": layer.diff_id, "blob": layer.digest, "digest": layer.digest,
+            "size": layer.size, "compression": layer.media_type.rsplit("+", 1)[-1] if "+" in layer.media_type
+            else "plain", "mediaType": layer.media_type, "rootless": rootless, "builtBy": "envctl build",
+            "treeDigest": tree_digest(layer_dir / "root")}
     (layer_dir / "layer.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n")
+    syncfs(layer_dir)
     with store.layer_lock(chain):
         if store.has_layer(chain):
             return store.layer_dir(chain)
