@@ -48,6 +48,7 @@ def _join_cgroup(pid: int) -> None:
 class _Exec:
     def __init__(self, state: dict, args: list[str], tty: bool, env: list[str] | None, cwd: str | None):
         self.pid = state["pid"]
+        self.ns_pid = state.get("nsPid")
         self.types = set(state.get("namespaces") or ())
         self.rootless = bool(state.get("rootless"))
         self.process = dict(state.get("process") or {})
@@ -80,8 +81,9 @@ class _Exec:
             _sys.prctl(_sys.PR_SET_PDEATHSIG, signal.SIGKILL)
             for s in FORWARDED:
                 signal.signal(s, signal.SIG_IGN)
-            _join_cgroup(self.pid)
-            join(self.pid, self.types)
+            src = self.ns_pid or self.pid
+            _join_cgroup(src)
+            join(src, self.types, pid_for_children=bool(self.ns_pid))
             os.chdir("/")  # the cwd still pointed into the host mount namespace
             slave = None
             if self.process["terminal"]:

@@ -92,15 +92,19 @@ def loopback_up() -> None:
             raise SyscallError("ioctl SIOCSIFFLAGS", "lo", e.errno or 0) from None
 
 
-def join(pid: int, types) -> None:
+def join(pid: int, types, *, pid_for_children: bool = False) -> None:
     """setns into the namespaces ``types`` (OCI names) of ``pid``, user first. Raises SyscallError.
 
-    A pid namespace join applies to children only: the caller forks afterwards.
+    ``pid_for_children``: take the pid namespace from ``/proc/PID/ns/pid_for_children`` (the
+    environment's setup process). A pid namespace join applies to children only: the caller
+    forks afterwards.
     """
     fds = []
     try:
         for oci, proc in NS_PROC:
             if oci in types:
+                if proc == "pid" and pid_for_children:
+                    proc = "pid_for_children"
                 try:
                     fds.append((proc, os.open(f"/proc/{pid}/ns/{proc}", os.O_RDONLY | os.O_CLOEXEC)))
                 except OSError as e:

@@ -27,6 +27,9 @@ def running_state(config: dict, started, *, name: str | None = None, bundle: str
         "bundle": bundle or "",
         "annotations": config.get("annotations") or {},
         "supervisor": os.getpid(),
+        # the setup process holds every namespace of the environment (pid as pid_for_children) and,
+        # unlike PID 1, is dumpable and outside the environment's pid namespace: exec joins through it
+        "nsPid": getattr(started, "setup_pid", None),
         "started": time.time(),
         "rootless": any(n["type"] == "user" for n in (config.get("linux") or {}).get("namespaces", ())),
         "namespaces": [n["type"] for n in (config.get("linux") or {}).get("namespaces", ())],

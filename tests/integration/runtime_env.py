@@ -79,4 +79,6 @@ def make_env(project: Path, rootfs: Path, opts: dict | None = None) -> Path:
 
 
 if __name__ == "__main__":
+    if not Path(sys.argv[2]).exists():
+        make_busybox_rootfs(Path(sys.argv[2]))
     make_env(Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3]) if len(sys.argv) > 3 else None)

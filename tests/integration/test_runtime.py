@@ -1,0 +1,203 @@
+"""The builtin runtime through the real CLI, as root and as an unprivileged user (busybox rootfs).
+
+Covers issue 5's test list: PID 1, exit codes, signals, stdin, ownership in the project, masked
+paths, capabilities, fds, network none, exec into a running environment, down.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.integration.runtime_fixtures import root_env, rootless_env, rt_env  # noqa: F401 (fixtures)
+
+# Docker's 14 default capabilities as a /proc/self/status mask
+DEFAULT_CAP_MASK = "00000000a80425fb"
+
+
+def _status(text: str) -> dict:
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+@pytest.mark.parametrize("argv,code,msg", [
+    (["true"], 0, ""),
+    (["sh", "-c", "exit 3"], 3, ""),
+    (["no-such-command"], 127, "no-such-command: command not found"),
+    (["/etc/passwd"], 126, "/etc/passwd: permission denied"),
+    (["sh", "-c", "kill -9 $$"], 137, ""),
+])
+def test_exit_codes(rt_env, argv, code, msg):
+    rt_env.prepare()
+    r = rt_env.envctl("run", "--", *argv)
+    assert r.returncode == code, r.stderr
+    assert msg in r.stderr
+
+
+def test_pid1_reaps_and_command_is_pid2(rt_env):
+    rt_env.prepare()
+    script = ("echo self=$$; (sh -c 'exit 0' &); i=0; "
+              "while [ $i -lt 50 ]; do z=$(cat /proc/[0-9]*/stat 2>/dev/null | grep -c ') Z '); "
+              "[ \"$z\" = 0 ] && break; i=$((i+1)); sleep 0.02; done; echo zombies=$z; "
+              "cat /proc/1/status | grep ^Name")
+    r = rt_env.envctl("run", "--", "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    assert "self=2" in r.stdout
+    assert "zombies=0" in r.stdout
+
+
+def test_sigterm_reaches_command(rt_env):
+    rt_env.prepare()
+    p = rt_env.popen("run", "--", "sh", "-c",
+                     "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done")
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=20)
+    assert "got-term" in out, err
+    assert p.returncode == 7
+
+
+def test_stdin_pipes_through(rt_env):
+    rt_env.prepare()
+    r = rt_env.envctl("run", "--", "cat", input="hello\nworld\n")
+    assert r.stdout == "hello\nworld\n"
+
+
+def test_project_files_owned_by_invoking_user(rt_env):
+    rt_env.prepare()
+    r = rt_env.envctl("run", "--", "sh", "-c", "id -u; touch /workspace/made-inside; mkdir /workspace/d")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0"  # root inside
+    for name in ("made-inside", "d"):
+        assert (rt_env.project / name).stat().st_uid == rt_env.uid
+
+
+def test_user_keep_id(rt_env):
+    rt_env.prepare({"user": "user"})
+    if rt_env.mode == "root":  # as root there is no user namespace: uid 1000 is uid 1000 on the host
+        os.chmod(rt_env.project, 0o777)
+    r = rt_env.envctl("run", "--", "sh", "-c", "id -u; id -g; touch /workspace/by-user")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1000", "1000"]
+    expected = rt_env.uid if rt_env.mode == "rootless" else 1000
+    assert (rt_env.project / "by-user").stat().st_uid == expected
+
+
+def test_masked_and_readonly_paths(rt_env):
+    rt_env.prepare()
+    script = ("for p in /proc/keys /proc/timer_list /proc/sched_debug; do "
+              "[ -e $p ] && echo $p=$(wc -c < $p); done; echo fw=$(ls -A /sys/firmware | wc -l); "
+              "echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo sys-writable || echo sys-ro; "
+              "touch /sys/x 2>/dev/null && echo sysfs-writable || echo sysfs-ro")
+    r = rt_env.envctl("run", "--", "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    for line in r.stdout.split():
+        if line.startswith("/proc/"):
+            assert line.endswith("=0"), line
+    assert "fw=0" in r.stdout and "sys-ro" in r.stdout and "sysfs-ro" in r.stdout
+
+
+def test_capabilities_and_no_new_privs(rt_env):
+    rt_env.prepare()
+    r = rt_env.envctl("run", "--", "cat", "/proc/self/status")
+    st = _status(r.stdout)
+    for k in ("CapBnd", "CapEff", "CapPrm", "CapInh"):
+        assert st[k].strip() == DEFAULT_CAP_MASK, (k, st[k])
+    assert st["CapAmb"].strip() == "0000000000000000"
+    assert st["NoNewPrivs"].strip() == "1"
+
+
+def test_cap_add_and_drop(rt_env):
+    rt_env.prepare({"cap_add": ["SYS_PTRACE"], "cap_drop": ["NET_RAW", "MKNOD"]})
+    st = _status(rt_env.envctl("run", "--", "cat", "/proc/self/status").stdout)
+    mask = int(st["CapBnd"], 16)
+    assert mask & (1 << 19) and not mask & (1 << 13) and not mask & (1 << 27)
+
+
+def test_no_host_fds(rt_env):
+    rt_env.prepare()
+    r = rt_env.envctl("run", "--", "sh", "-c", "sleep 10 & ls /proc/$!/fd; kill $!")
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.split()) == ["0", "1", "2"]
+    # PID 1 (the host's Python) is not dumpable: nothing inside can reach its exe or fds
+    r = rt_env.envctl("run", "--", "sh", "-c", "readlink /proc/1/exe || echo denied; readlink /proc/1/fd/1 || echo denied; cat /proc/1/environ || echo denied")
+    assert r.stdout.count("denied") == 3, r.stdout
+
+
+def test_network_none_has_only_loopback(rt_env):
+    rt_env.prepare({"network": "none"})
+    r = rt_env.envctl("run", "--", "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1; ip link show lo")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert [x.strip() for x in lines if x.strip() and ":" not in x and "link/" not in x] == ["lo"]
+    assert "UP" in r.stdout
+
+
+def test_hostname_and_cwd(rt_env):
+    rt_env.prepare()
+    r = rt_env.envctl("run", "--", "sh", "-c", "pwd; hostname")
+    assert r.stdout.split() == ["/workspace", "project"]
+
+
+def test_exec_status_and_down(rt_env):
+    rt_env.prepare()
+    p = rt_env.popen("run", "--", "sh", "-c", "echo main > /tmp/marker; echo ready; exec sleep 60")
+    assert p.stdout.readline().strip() == "ready"
+    state = rt_env.wait_state()
+    assert state["status"] == "running"
+    r = rt_env.envctl("exec", "--", "sh", "-c", "cat /tmp/marker; hostname; pwd; grep NoNewPrivs /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[:3] == ["main", "project", "/workspace"]
+    assert "NoNewPrivs:\t1" in r.stdout
+    assert rt_env.envctl("exec", "--", "sh", "-c", "exit 4").returncode == 4
+    st = rt_env.envctl("status", "--json")
+    assert '"running": true' in st.stdout, st.stdout + st.stderr
+    d = rt_env.envctl("down", "-t", "5")
+    assert d.returncode == 0, d.stderr
+    p.wait(timeout=20)
+    assert p.returncode == 128 + signal.SIGTERM
+    assert not rt_env.state_file().exists()
+    assert rt_env.envctl("exec", "--", "true").returncode == 1
+
+
+def test_envctl_death_kills_environment(rt_env):
+    rt_env.prepare()
+    p = rt_env.popen("run", "--", "sh", "-c", "echo ready; exec sleep 60")
+    assert p.stdout.readline().strip() == "ready"
+    pid1 = rt_env.wait_state()["pid"]
+    p.kill()
+    p.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid1, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("environment outlived envctl")
+
+
+def test_pids_limit_stops_fork_loop(root_env):
+    root_env.prepare({"pids": 20})
+    r = root_env.envctl("run", "--", "sh", "-c",
+                        "i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done; echo spawned; kill $(jobs -p) 2>/dev/null; exit 0",
+                        timeout=60)
+    assert "fork" in r.stderr.lower() or "resource" in r.stderr.lower(), r.stderr
+
+
+def test_memory_limit_oom_is_137(root_env):
+    root_env.prepare({"memory": 32 * 1024 * 1024})
+    r = root_env.envctl("run", "--", "tail", "/dev/zero", timeout=60)
+    assert r.returncode == 137, r.stderr
+    assert "killed: out of memory" in r.stderr
+
+
+def test_rootless_limits_warn_once(rootless_env):
+    rt_env = rootless_env
+    rt_env.prepare({"pids": 50, "memory": 64 * 1024 * 1024})
+    r = rt_env.envctl("run", "--", "true")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("resource limits are not enforced") == 1
