@@ -1,0 +1,37 @@
+"""Start-up stays light: `envctl --version` / `--help` import no heavy dependency
+(checked with `python -X importtime`, as the issue asks), and loading a spec imports
+yaml and jsonschema but not httpx, jinja2, watchdog or zstandard."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+HEAVY = {"httpx", "jinja2", "watchdog", "zstandard", "jsonschema", "yaml", "cffi", "referencing", "rpds"}
+
+
+def imported(argv: list[str], cwd: Path) -> set[str]:
+    """Top-level module names imported by ``python -X importtime -m envctl ARGV``."""
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "envctl", *argv], cwd=cwd,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = set()
+    for line in r.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "envctl" in names  # the probe works
+    return names
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["version"]])
+def test_version_and_help_import_nothing_heavy(argv, tmp_path):
+    assert not imported(argv, tmp_path) & HEAVY
+
+
+def test_loading_a_spec_imports_only_what_it_needs(tmp_path):
+    (tmp_path / "envctl.yaml").write_text("version: 1\nimage: debian\n")
+    names = imported(["validate"], tmp_path)
+    assert {"yaml", "jsonschema"} <= names
+    assert not names & {"httpx", "jinja2", "watchdog", "zstandard"}
