@@ -143,6 +143,16 @@ class BuildResult:
         return [s.layer for s in self.steps if s.layer is not None]
 
     @property
+    def chains(self) -> list[str]:
+        """Alias of ``chain`` (the name envctl.workflow uses)."""
+        return self.chain
+
+    @property
+    def outcomes(self) -> list[StepOutcome]:
+        """Alias of ``steps`` (the name envctl.workflow uses)."""
+        return self.steps
+
+    @property
     def executed(self) -> int:
         return sum(1 for s in self.steps if s.source == "built")
 

@@ -214,8 +214,11 @@ class _TarBuilder:
         ti.mode = stat.S_IMODE(st.st_mode)
         ti.uid = _map_back(st.st_uid, self.uid_map)
         ti.gid = _map_back(st.st_gid, self.gid_map)
-        # rootless layers keep the real owner in an xattr (umoci); overlay copy-up carries it up
-        if xattrs and ROOTLESS_XATTR in xattrs and (owner := _rootless_owner(xattrs[ROOTLESS_XATTR])):
+        # Rootless layers keep the real owner in an xattr (umoci) and give the file to the mapped
+        # root; overlay copy-up carries the xattr up. A chown inside the container moves the file
+        # to another host id but leaves the xattr stale: trust it only while the file is still root's.
+        if (ti.uid, ti.gid) == (0, 0) and xattrs and ROOTLESS_XATTR in xattrs \
+                and (owner := _rootless_owner(xattrs[ROOTLESS_XATTR])):
             ti.uid, ti.gid = owner
         mtime = int(st.st_mtime)
         ti.mtime = max(0, mtime if self.epoch is None else min(mtime, self.epoch))
