@@ -334,7 +334,7 @@ def _describe(step) -> str:
 def build_steps(steps, *, store: Store, base_diff_ids: list[str], image_config: dict,
                 spec_env: dict[str, str], project_root: Path, executor: Executor | None,
                 use_cache: bool = True, remote: RemoteCache | None = None, compression: str = "gzip",
-                epoch: int | None = None, network: str = "host",
+                epoch: int | None = None, network: str = "host", base_store: Store | None = None,
                 notify: Callable[[str], None] = lambda _m: None) -> BuildResult:
     """Build (or find in a cache) every step on top of a base image whose layers are unpacked.
 
@@ -352,6 +352,8 @@ def build_steps(steps, *, store: Store, base_diff_ids: list[str], image_config: 
         compression: ``"gzip"`` or ``"zstd"`` for new layer blobs.
         epoch: mtime clamp (default ``SOURCE_DATE_EPOCH`` or 0).
         network: network of run steps.
+        base_store: where the base layers are unpacked (default ``store``; ``verify`` builds into
+            a throwaway store over the real store's base layers).
         notify: progress callback (one line per step).
 
     Returns:
@@ -361,11 +363,13 @@ def build_steps(steps, *, store: Store, base_diff_ids: list[str], image_config: 
         BuildError: a step failed (exit status + output tail), a copy source is refused,
             or a base layer is not unpacked.
     """
+    base_store = base_store or store
+    store.ensure()
     chains = [str(c) for c in chain_ids(base_diff_ids)]
-    lowers = [store.layer_root(Digest.parse(c)) for c in reversed(chains)]
-    for c, root in zip(reversed(chains), lowers):
-        if not store.has_layer(Digest.parse(c)):
-            raise BuildError(f"build steps: base layer {c} is not unpacked in {store.root}",
+    lowers = [base_store.layer_root(Digest.parse(c)) for c in reversed(chains)]
+    for c in chains:
+        if not base_store.has_layer(Digest.parse(c)):
+            raise BuildError(f"build steps: base layer {c} is not unpacked in {base_store.root}",
                              hint="run 'envctl up' (it fetches and unpacks the image first)")
     b = _Builder(store, executor, Path(project_root), LocalCache(store.root) if use_cache else None,
                  remote if use_cache else None, compression,

@@ -1,0 +1,61 @@
+"""Build-step glue for the CLI: the remote cache from the spec/flags, and the lock's ``steps``.
+
+Called by envctl.workflow (``up``) and the verify/push/export commands.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["remote_cache_for", "record_steps"]
+
+
+def remote_cache_for(spec, out, *, cache_from: str | None = None, cache_to: str | None = None):
+    """The registry build cache to use, or None.
+
+    ``--cache-from``/``--cache-to`` (or ``ENVCTL_CACHE_FROM``/``ENVCTL_CACHE_TO``) override the
+    spec's ``cache: {registry: REF}``, which means both.
+    """
+    from engine.registry_cache import RegistryCache
+
+    cache_from = cache_from or os.environ.get("ENVCTL_CACHE_FROM") or None
+    cache_to = cache_to or os.environ.get("ENVCTL_CACHE_TO") or None
+    spec_ref = spec.cache.registry if getattr(spec, "cache", None) else None
+    ref = cache_from or cache_to or spec_ref
+    if not ref:
+        return None
+    if (cache_from or cache_to) and cache_from != cache_to and cache_from and cache_to:
+        out.warn("--cache-from and --cache-to differ; using --cache-from for both")
+    pull = bool(cache_from) or not cache_to
+    push = bool(cache_to) or not cache_from
+    return RegistryCache(ref, pull=pull, push=push, warn=out.warn)
+
+
+def record_steps(project, lock, lock_bytes: bytes, outcomes, platform: str, out, *, locked: bool) -> bytes:
+    """Write this platform's step results into envctl.lock; returns the lock bytes now on disk.
+
+    With ``locked`` (``--locked``/``--frozen``) the lock is never written: a rebuilt step whose
+    diffID differs from the locked one is reported as a warning (``envctl verify`` is the strict
+    check). Without, entries are refreshed (steps the lock lacked, or whose cache key changed).
+    """
+    from dataclasses import replace
+
+    from engine.build_lock import compare_with_lock, merge_step_entries
+
+    if not any(o.layer is not None for o in outcomes) and not lock.steps:
+        return lock_bytes
+    for m in compare_with_lock(lock.steps, outcomes, platform):
+        if m.locked is not None and m.locked.get("cacheKey") == m.rebuilt.get("cacheKey"):
+            note = "" if m.reproducible else " (marked reproducible: false)"
+            out.warn(f"step {m.index + 1} ({m.kind}) built to {m.rebuilt['diffID']}, the lock says "
+                     f"{m.locked['diffID']}{note}; run 'envctl verify' for the differing paths")
+    if locked:
+        return lock_bytes
+    new = replace(lock, steps=tuple(merge_step_entries(lock.steps, outcomes, platform)))
+    data = new.to_bytes()
+    if data != lock_bytes:
+        from envctl.commands.lock import _write_atomic
+
+        _write_atomic(project.lock_path, data)
+        out.debug(f"recorded {sum(1 for o in outcomes if o.layer)} step layers in {project.lock_path.name}")
+    return data
