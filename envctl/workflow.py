@@ -157,6 +157,9 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> En
         layers = [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers]
         report = ensure_layers(store, opener, layers, warn=out.warn)
         lowerdirs, chain, steps = _build_steps(store, spec, project, config, report, out)
+        if steps:  # issue 6: per-step cacheKey/diffID/digest into envctl.lock "steps" (envctl/steps.py)
+            from envctl.steps import record_steps
+            lock_bytes = record_steps(project, lock, lock_bytes, steps, platform, out, locked=locked or frozen)
         env_id = env_id_for(project.spec_path)
         env_dir = store.envs / env_id
         with store.env_lock(env_id):
@@ -187,9 +190,16 @@ def _build_steps(store, spec, project, config, report, out):
         pass
     res = build_steps(spec.steps, store=store, base_diff_ids=[str(c) for c in _diff_ids(config)],
                       image_config=config.get("config") or {}, spec_env=spec.env_dict(),
-                      project_root=project.root, executor=executor, network=spec.network, notify=out.info)
+                      project_root=project.root, executor=executor, network=spec.network, notify=out.info,
+                      remote=_remote_cache(spec, out))
     chain = [Digest.parse(c) for c in res.chains]
     return [store.layer_root(c) for c in reversed(chain)], chain, res.outcomes
+
+
+def _remote_cache(spec, out):
+    from envctl.steps import remote_cache_for  # issue 6: registry build cache (spec cache / env vars)
+
+    return remote_cache_for(spec, out)
 
 
 def _diff_ids(config: dict) -> list[Digest]:
