@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tarfile
 import time
+import urllib.request
 
 import pytest
 
@@ -57,6 +59,24 @@ def test_slim_is_smaller_and_has_no_docs(base_registry):
     sizes = {m.group(1): int(m.group(2)) for m in re.finditer(
         r"(?:built|cached) (\S+): .* (\d+) entries", base_registry.build_output)}
     assert sizes["bookworm-slim"] < sizes["bookworm"] * 0.8
+    names = layer_names(base_registry.host, "bookworm-slim")
+    assert "./usr/bin/apt-get" in names and "./usr/share/doc/apt/copyright" in names
+    docs = [n for n in names if n.startswith(("./usr/share/doc/", "./usr/share/man/", "./usr/share/locale/"))
+            and not n.endswith(("/", "/copyright", "locale.alias"))]
+    assert docs == []
+    assert not [n for n in names if n.startswith("./dev/") and n != "./dev/"]   # no device nodes
+
+
+def layer_names(host: str, tag: str) -> set[str]:
+    """Entry names of the single layer of library/debian:TAG, read from the registry."""
+    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
+                                 f"docker://{host}/library/debian:{tag}"))
+    if "manifests" in manifest:
+        manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
+                                     f"docker://{host}/library/debian@{manifest['manifests'][0]['digest']}"))
+    url = f"http://{host}/v2/library/debian/blobs/{manifest['layers'][0]['digest']}"
+    with urllib.request.urlopen(url, timeout=60) as resp, tarfile.open(fileobj=resp, mode="r|gz") as tar:
+        return {m.name + "/" if m.isdir() else m.name for m in tar}
 
 
 def test_second_run_is_cached_and_fast(base_registry):
