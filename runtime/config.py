@@ -277,6 +277,10 @@ def generate_config(spec, *, image_config: dict, rootfs: dict, project_root: str
         "linux": linux,
         "annotations": {"dev.envctl.network": network},
     }
+    if _get(spec, "shell"):
+        cfg["annotations"]["dev.envctl.shell"] = spec.shell
+    if (_get(spec, "runtime") or "builtin") != "builtin":
+        cfg["annotations"]["dev.envctl.runtime"] = spec.runtime
     if args is not None:
         cfg["process"]["args"] = list(args)
     if rootfs.get("driver") == "overlay":
