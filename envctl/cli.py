@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "up": "up",
     "gc": "gc",
     "store": "store",
+    "logs": "logs",
+    "restart": "restart",
 }
 
 EPILOG = """\

@@ -22,7 +22,7 @@ class Readiness:
 
     Attributes:
         port: TCP port on ``host`` that must accept a connection (int).
-        http: URL that must answer with a status below 500 (str).
+        http: URL that must answer 2xx or 3xx (str).
         command: argv that must exit 0 (tuple of str).
         timeout: seconds to wait before reporting "not ready" (float, default 60).
         interval: seconds between probes (float, default 0.02).
@@ -62,7 +62,7 @@ def probe_once(ready: Readiness, spawner=None, cfg=None) -> bool:
         conn = conn_cls(u.hostname or "127.0.0.1", u.port, timeout=1.0)
         try:
             conn.request("GET", (u.path or "/") + (f"?{u.query}" if u.query else ""))
-            return conn.getresponse().status < 500
+            return conn.getresponse().status < 400      # 2xx or 3xx (schema: services.*.ready.http)
         except (OSError, http.client.HTTPException):
             return False
         finally:

@@ -11,6 +11,8 @@ def add_parser(sub, name, parents):
     p.add_argument("--locked", action="store_true",
                    help="fail (exit 3) instead of writing envctl.lock when it is missing or stale")
     p.add_argument("--frozen", action="store_true", help="like --locked, and fail instead of downloading")
+    p.add_argument("-d", "--detach", action="store_true",
+                   help="with services: run them in the background (envctl logs/restart/down)")
     return p
 
 
@@ -28,4 +30,7 @@ def run(args) -> int:
                 "layersCached": r.cached, "rootfsReset": info.reset, "lockWritten": info.locked_now,
                 "rootfs": info.data["rootfs"]},
                f"{info.env_json}")
-    return 0
+    from envctl.services_up import run_services  # issue 7: services + hot reload (None: no services)
+
+    rc = run_services(project, out, detach=args.detach)
+    return 0 if rc is None else rc

@@ -1,0 +1,70 @@
+"""``envctl logs [-f] [-n N] [SERVICE...]``: print the kept output of the project's services.
+
+Reads ``envs/<id>/services/<name>.log`` (written by ``envctl up``, foreground or ``-d``). Several
+services are shown prefixed by name, like ``docker compose logs``; ``-f`` keeps following until
+Ctrl-C or until the services stop.
+"""
+
+from __future__ import annotations
+
+
+def add_parser(sub, name, parents):
+    # -f means --follow here (docker/compose/kubectl habit); the spec file stays --file
+    p = sub.add_parser(name, parents=parents, help="show the services' output", description=__doc__,
+                       conflict_handler="resolve")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    p.add_argument("-n", "--tail", type=int, metavar="N", help="only the last N lines of each service")
+    p.add_argument("services", nargs="*", metavar="SERVICE", help="services to show (default: all)")
+    return p
+
+
+def _names(sdir, wanted):
+    from specs.errors import UsageError
+
+    have = sorted(p.stem for p in sdir.glob("*.log") if p.name not in ("daemon.log", "environment.log"))
+    for n in wanted:
+        if n not in have:
+            raise UsageError(f"no logs for service {n}", hint=f"services with logs: {', '.join(have) or 'none'}")
+    return list(wanted) or have
+
+
+def run(args) -> int:
+    import sys
+    import time
+
+    from envctl.commands._enter import current_env
+    from envctl.services_up import _pid_alive, _read_status, services_dir
+    from runtime.service_log import LogSink
+
+    _project, d, _env = current_env(args)
+    sdir = services_dir(d)
+    names = _names(sdir, args.services)
+    sink = LogSink(None, names, console=sys.stdout)
+    write = (lambda n, ln: sink.line(n, ln)) if len(names) > 1 else (lambda n, ln: sys.stdout.write(ln + "\n"))
+    files, bufs = {}, {}
+    for n in names:
+        f = files[n] = open(sdir / f"{n}.log", "rb")
+        lines = f.read().decode("utf-8", "replace").splitlines()
+        for ln in lines[-args.tail:] if args.tail is not None else lines:
+            write(n, ln)
+        bufs[n] = b""
+    sys.stdout.flush()
+    try:
+        while args.follow:
+            alive = _pid_alive((_read_status(d) or {}).get("supervisorPid"))
+            for n, f in files.items():
+                chunk = f.read()
+                if chunk:
+                    *lines, bufs[n] = (bufs[n] + chunk).split(b"\n")
+                    for ln in lines:
+                        write(n, ln.decode("utf-8", "replace"))
+            sys.stdout.flush()
+            if not alive:
+                break
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for f in files.values():
+            f.close()
+    return 0
