@@ -116,6 +116,15 @@ def _str(v) -> str | None:
     return v if isinstance(v, str) else None
 
 
+def _int(v) -> int | None:
+    """An int from an int or an integral float (JSON Schema's "integer" accepts 2.0)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    return int(v) if isinstance(v, float) and v.is_integer() else None
+
+
 def _command(v):
     if isinstance(v, str):
         return v
@@ -167,7 +176,7 @@ def build_with_errors(data: dict, doc: Document, path: Path) -> tuple[EnvSpec | 
         except InvalidReference as e:
             ctx.err(("image",), e.message, hint=e.hint or "see docs/spec.md#image for the reference grammar")
     fields = dict(
-        version=data.get("version"),
+        version=_int(data.get("version")),
         platforms=_platforms(ctx, data.get("platforms")),
         steps=tuple(s for i, raw in enumerate(data.get("steps") or [])
                     if (s := _step(ctx, raw, ("steps", i))) is not None),
@@ -272,7 +281,7 @@ def _resources(ctx: _Ctx, value) -> Resources:
                 memory = None
     cpus = value.get("cpus")
     cpus = float(cpus) if isinstance(cpus, (int, float)) and not isinstance(cpus, bool) else None
-    pids = value.get("pids") if isinstance(value.get("pids"), int) else None
+    pids = _int(value.get("pids"))
     return Resources(memory, cpus, pids)
 
 
@@ -307,7 +316,7 @@ def _ready(ctx: _Ctx, value, path: tuple) -> Ready | None:
     if not isinstance(value, dict):
         return None
     port, http, command = value.get("port"), _str(value.get("http")), _command(value.get("command"))
-    port = port if isinstance(port, int) and not isinstance(port, bool) else None
+    port = _int(port)
     if command is not None and (port is not None or http is not None):
         ctx.err(path, "ready takes one check: port, http or command", hint="keep only one of them")
     elif http is not None and http.startswith("/") and port is None:
