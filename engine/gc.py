@@ -88,6 +88,7 @@ def _mark(store: Store, report: GcReport, dry_run: bool) -> tuple[set[str], set[
     for env in envs:
         data = _json(store.envs / env / "env.json") or {}
         layers.update(data.get("layers") or [])
+        blobs.update(data.get("imageBlobs") or [])
         st = _json(store.envs / env / "layers.json") or {}
         layers.update(st.get("chainIDs") or [])
     for chain in list(layers):

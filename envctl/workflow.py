@@ -166,6 +166,7 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> En
             rootfs, reset = compose(store, env_id, lowerdirs, chain, driver=detect_driver(),
                                     notice=lambda m: out.info(f"notice: {m}"))
             data = _env_json(project, spec, env_id, spec_bytes, lock_bytes, platform, rootfs, config, chain)
+            data["imageBlobs"] = [str(plat.manifest.digest), str(plat.config.digest)]
             write_json_atomic(env_dir / "env.json", data)
             write_json_atomic(gc_root_for(store, project.lock_path),
                               {"lock": str(project.lock_path), "project": str(project.root), "env": env_id})

@@ -133,7 +133,7 @@ def test_two_concurrent_ups_download_each_blob_once(registry, up_images, tmp_pat
     wanted = [x["digest"] for x in lock["layers"]] + [lock["config"]["digest"]]
     assert sorted(gets) == sorted(wanted), "each blob exactly once across both processes"
     results = [json.loads(o[0]) for o in outs]
-    assert sorted(r["layersUnpacked"] for r in results) == [0, 2]
+    assert sum(r["layersUnpacked"] for r in results) == 2  # the work is shared, never repeated
 
 
 def test_sigkill_mid_download_then_fsck_clean_and_resume(registry, up_images, tmp_path, envctl_home):
