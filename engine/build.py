@@ -35,7 +35,7 @@ from engine.store import Store, fsync_dir, remove_tree
 from specs.digest import Digest
 
 __all__ = ["RunRequest", "RunResult", "Executor", "RemoteCache", "StepOutcome", "BuildResult",
-           "initial_context", "build_steps", "chain_after", "DEFAULT_SHELL"]
+           "initial_context", "final_context", "describe_step", "build_steps", "chain_after", "DEFAULT_SHELL"]
 
 DEFAULT_SHELL = "/bin/sh"
 TAIL_LINES = 20
@@ -168,6 +168,20 @@ def initial_context(image_config: dict, spec_env: dict[str, str]) -> StepContext
     env.update(spec_env)
     return StepContext(tuple(sorted(env.items())), image_config.get("WorkingDir") or "/",
                        image_config.get("User") or None, DEFAULT_SHELL)
+
+
+def final_context(steps, image_config: dict, spec_env: dict[str, str]) -> StepContext:
+    """The context after every metadata step (what the environment's config carries)."""
+    ctx = initial_context(image_config, spec_env)
+    for step in steps:
+        if step.kind in ("env", "workdir", "user"):
+            ctx = _apply_metadata(ctx, step)
+    return ctx
+
+
+def describe_step(step) -> str:
+    """Short one-line text of a step (``run: apt-get ...``), for logs and image history."""
+    return _describe(step)
 
 
 def _apply_metadata(ctx: StepContext, step) -> StepContext:

@@ -81,6 +81,26 @@ class RegistryCache:
 
         return RegistrySource(parse_reference(f"{self}:{step_tag(key)}"), transport=self._transport)
 
+    def blob_source(self, record: dict):
+        """An ImageSource over the cache repository for a lock record's layer (verify), or None."""
+        if not self.pull or not record.get("cacheKey"):
+            return None
+        return self._source(record["cacheKey"])
+
+    def open_locked(self, record: dict):
+        """A verifying stream of a lock record's layer blob from the cache, or None when absent."""
+        from engine.verify import VerifyingReader
+
+        src = self.blob_source(record)
+        if src is None:
+            return None
+        digest = Digest.parse(record["digest"])
+        try:
+            return VerifyingReader(src.open_blob(digest, record.get("size")), digest, record.get("size"),
+                                   what=f"cached layer {digest.short()}")
+        except RegistryError:
+            return None
+
     def fetch(self, key: str, store: Store, parent: str | None, lowers: list[Path]) -> CachedLayer | None:
         """The cached layer for ``key`` made present in ``store``, or None (miss or cache failure)."""
         if not self.pull:

@@ -59,3 +59,51 @@ def record_steps(project, lock, lock_bytes: bytes, outcomes, platform: str, out,
         _write_atomic(project.lock_path, data)
         out.debug(f"recorded {sum(1 for o in outcomes if o.layer)} step layers in {project.lock_path.name}")
     return data
+
+
+def environment_image(project, out, *, locked: bool = False):
+    """Bring the environment up (building steps) and assemble it as an OCI image.
+
+    Returns:
+        (engine.export.ImageParts, engine.store.Store, spec, lock, info) — info is
+        envctl.workflow.EnvInfo.
+
+    Raises:
+        EnvctlError subclasses from ``ensure_up`` (spec, lock, registry, build).
+    """
+    from engine.build import describe_step, final_context
+    from engine.export import Blob, assemble_image
+    from engine.layer_writer import source_date_epoch
+    from engine.platform import host_platform
+    from envctl.workflow import ensure_up, open_store
+    from specs.load import load_spec
+    from specs.lockfile import Lockfile
+
+    info = ensure_up(project, out, locked=locked, frozen=False)
+    spec = load_spec(project.spec_path)
+    lock = Lockfile.load(project.lock_path)
+    platform = str(host_platform())
+    plat = lock.platform(platform)
+    store = open_store()
+    base_config = store.read_blob(plat.config.digest, plat.config.size)
+    base = [Blob(str(x.digest), x.size, x.media_type, str(x.diff_id)) for x in plat.layers]
+    outcomes = [o for o in info.steps if o.layer is not None]
+    steps = [Blob(o.layer.digest, o.layer.size, o.layer.media_type, o.layer.diff_id) for o in outcomes]
+    history = [describe_step(spec.steps[o.index]) for o in outcomes]
+    image_config = info.data.get("imageConfig") or {}
+    ctx = final_context(spec.steps, image_config, spec.env_dict())
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    created = None
+    if epoch:
+        import datetime
+
+        created = datetime.datetime.fromtimestamp(source_date_epoch(), datetime.timezone.utc) \
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+    parts = assemble_image(base_config, base, steps, step_history=history, env=list(ctx.env),
+                           workdir=spec.workdir, user=spec.user or ctx.user, shell=spec.shell or "/bin/sh",
+                           spec_digest=spec.digest(), base_name=lock.image.reference,
+                           base_digest=str(lock.image.digest), platform=platform, created=created)
+    return parts, store, spec, lock, info
+
+
+__all__.append("environment_image")

@@ -1,0 +1,99 @@
+"""``envctl verify [--json]``: prove the environment is the one in envctl.lock (the CI check).
+
+1. Every blob the lock names is read by digest and hashed (downloaded when missing).
+2. Every build step is rebuilt from scratch in a throwaway store (no cache) on the locked base.
+3. Each rebuilt layer's diffID is compared with the lock; where one differs, the paths that
+   differ are listed with how (content, mode, owner, mtime, present on one side only).
+
+Exit 0 when everything matches, 1 otherwise, 3 when envctl.lock is missing or stale. Steps
+marked ``reproducible: false`` are reported but never fail the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub, name, parents):
+    p = sub.add_parser(name, parents=parents, help="check blobs and rebuild steps against envctl.lock",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--no-rebuild", action="store_true", help="only check the locked blobs")
+    return p
+
+
+def run(args) -> int:
+    from envctl.output import Output
+    from envctl.project import find_project
+
+    out = Output(args.json, args.verbosity)
+    project = find_project(args.project, args.file)
+    report = _verify(project, out, rebuild=not args.no_rebuild)
+    out.result(report.to_dict(), _text(report))
+    return 0 if report.ok else 1
+
+
+def _verify(project, out, rebuild: bool):
+    from engine.errors import EngineError
+    from engine.platform import host_platform
+    from engine.pull import LayerRef, ensure_layers
+    from engine.reproduce import VerifyReport, check_blobs, rebuild_and_compare
+    from engine.resolve import lock_drift
+    from envctl.executor import make_executor
+    from envctl.steps import remote_cache_for
+    from envctl.workflow import _image_config, _source_opener, open_store
+    from specs.errors import LockDrift
+    from specs.load import load_spec
+    from specs.lockfile import Lockfile
+
+    spec = load_spec(project.spec_path)
+    lock = Lockfile.load(project.lock_path) if project.lock_path.exists() else None
+    if drift := lock_drift(spec, lock):
+        raise LockDrift(f"verify: {project.lock_path.name} is " + ("missing" if lock is None else "stale: " +
+                        "; ".join(drift)), hint="run 'envctl lock' (then 'envctl up') and commit envctl.lock")
+    platform = str(host_platform())
+    store = open_store()
+    opener = _source_opener(spec.image, project.root, False, out)
+    cache = remote_cache_for(spec, out)
+    report = VerifyReport(platform)
+    with store.store_lock(shared=True):
+        out.info("verify: checking every locked blob")
+        report.blobs = check_blobs(store, lock, opener, step_blobs=cache.blob_source if cache else None)
+        if not rebuild or not any(s.kind in ("run", "copy") for s in spec.steps):
+            return report
+        plat = lock.platform(platform)
+        try:
+            config = _image_config(store, plat, opener)
+            ensure_layers(store, opener, [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers],
+                          warn=out.warn)
+        except EngineError as e:
+            out.warn(f"verify: base image unavailable, steps not rebuilt: {e.message}")
+            return report
+        out.info("verify: rebuilding every step from scratch")
+        report.steps = rebuild_and_compare(
+            spec.steps, lock.steps, store=store, platform=platform,
+            base_diff_ids=[str(x.diff_id) for x in plat.layers], image_config=config.get("config") or {},
+            spec_env=spec.env_dict(), project_root=project.root, executor=make_executor(spec, project),
+            locked_blob=cache.open_locked if cache else None, network=spec.network, notify=out.info)
+    return report
+
+
+def _text(report) -> str:
+    from engine.diff import format_report
+
+    bad_blobs = [b for b in report.blobs if b.status == "failed"]
+    lines = [f"blobs: {len(report.blobs)} checked, {len(bad_blobs)} failed"
+             + (f", {sum(b.status == 'unavailable' for b in report.blobs)} unavailable"
+                if any(b.status == "unavailable" for b in report.blobs) else "")]
+    lines += [f"  {b.what} {b.digest}: {b.error}" for b in bad_blobs]
+    for s in report.steps:
+        head = f"step {s.index + 1} ({s.kind}): {s.status}"
+        if s.status != "ok":
+            head += f" — locked {s.locked_diff_id}, rebuilt {s.rebuilt_diff_id}"
+        lines.append(head)
+        if s.paths:
+            lines.append(format_report(s.paths))
+        if s.note:
+            lines.append(f"  {s.note}")
+    lines.append("verify: OK, the environment rebuilds to envctl.lock" if report.ok
+                 else "verify: FAILED, the environment does not match envctl.lock")
+    return "\n".join(lines)
