@@ -35,6 +35,9 @@ COMMANDS: dict[str, str] = {
     "store": "store",
     "logs": "logs",
     "restart": "restart",
+    "verify": "verify",
+    "push": "push",
+    "export": "export",
 }
 
 EPILOG = """\
