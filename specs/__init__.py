@@ -24,6 +24,7 @@ _EXPORTS = {
     "ImageRef": "specs.reference",
     "parse_reference": "specs.reference",
     "Digest": "specs.digest",
+    "Lockfile": "specs.lockfile",
     "canonical_json": "specs.canonical",
     "canonical_digest": "specs.canonical",
     "EnvctlError": "specs.errors",

@@ -68,7 +68,7 @@ def test_gendoc_cli_prints_the_same():
 
 def test_public_api_frozen_and_lazy():
     assert specs.__all__ == sorted([
-        "Cache", "Digest", "EnvSpec", "EnvctlError", "ImageRef", "InvalidDigest", "InvalidReference", "Mount",
+        "Cache", "Digest", "EnvSpec", "EnvctlError", "ImageRef", "InvalidDigest", "InvalidReference", "Lockfile", "Mount",
         "Ready", "Resources", "Service", "SpecError", "SpecErrors", "Step", "Watch", "canonical_digest",
         "canonical_json", "load_spec", "parse_reference", "parse_spec"])
     for name in specs.__all__:
