@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from engine.errors import DigestMismatch, ManifestError, SizeMismatch
+from engine.errors import DigestMismatch, EngineError, ManifestError, SizeMismatch
 from specs.digest import Digest
 
 __all__ = [
@@ -46,6 +46,7 @@ LAYER_TYPES = (
 MANIFEST_ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 MAX_MANIFEST_BYTES = 4 << 20   # containerd and the distribution spec's "at least 4 MiB"
 MAX_CONFIG_BYTES = 8 << 20
+_RESUMES = 3  # interrupted reads of a small blob resumed at most this often
 
 _SCHEMA1_HINT = "re-push the image with a current client (docker push, or skopeo copy --format v2s2/oci)"
 
@@ -152,15 +153,20 @@ def read_small_blob(source, digest: Digest, size: int, what: str, limit: int = M
     """
     if size > limit:
         raise ManifestError(f"{what} is {size} bytes, over the {limit} byte limit")
-    stream = source.open_blob(digest, size)
-    try:
-        data = stream.read(size + 1)
-        while len(data) <= size:
-            more = stream.read(size + 1 - len(data))
-            if not more:
-                break
-            data += more
-    finally:
-        stream.close()
+    data = b""
+    for attempt in range(1, _RESUMES + 2):
+        stream = source.open_blob(digest, size, offset=len(data))
+        try:
+            while len(data) <= size:
+                more = stream.read(size + 1 - len(data))
+                if not more:
+                    break
+                data += more
+            break
+        except EngineError as e:  # an interrupted download resumes where it stopped (HTTP Range)
+            if not getattr(e, "temporary", False) or attempt > _RESUMES:
+                raise
+        finally:
+            stream.close()
     verify_bytes(data, digest, what, size)
     return data

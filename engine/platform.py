@@ -3,8 +3,8 @@
 Normalisation follows containerd's ``platforms`` package: ``x86_64``/``x86-64`` -> ``amd64``,
 ``aarch64`` -> ``arm64``, ``arm64`` means ``arm64/v8``, ``arm`` means ``arm/v7``, ``armhf`` ->
 ``arm/v7``, ``armel`` -> ``arm/v6``, ``i386``/``i686`` -> ``386``, ``ppc64el`` -> ``ppc64le``.
-The canonical text drops a default variant (``linux/arm64``, not ``linux/arm64/v8``) and keeps
-the others (``linux/arm/v7``). Image-index entries that are attestations (Docker BuildKit's
+The canonical text drops arm64's ``v8`` (``linux/arm64``, not ``linux/arm64/v8``) and spells
+arm's default (``linux/arm/v7``), as containerd's ``Normalize`` does. Image-index entries that are attestations (Docker BuildKit's
 ``unknown/unknown`` platform with ``vnd.docker.reference.type: attestation-manifest``) are never
 chosen. OCI image spec image-index.md "platform".
 """
@@ -48,7 +48,7 @@ class Platform:
 
     def __str__(self) -> str:
         parts = [self.os, self.architecture]
-        if self.variant and _DEFAULT_VARIANT.get(self.architecture) != self.variant:
+        if self.variant and not (self.architecture == "arm64" and self.variant == "v8"):
             parts.append(self.variant)
         return "/".join(parts)
 

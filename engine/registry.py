@@ -27,7 +27,7 @@ from typing import Callable
 import httpx
 
 from engine.auth import RegistryAuth
-from engine.errors import BlobNotFound, DigestMismatch, ManifestError, RegistryError
+from engine.errors import BlobNotFound, DigestMismatch, EngineError, ManifestError, RegistryError
 from engine.image import MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parse_manifest
 from engine.regconfig import Endpoint, RegistryConfig, is_loopback
 from specs.digest import Digest
@@ -151,7 +151,7 @@ class _Host:
                                           hint="the registry is busy or failing; try again later")
                     resp.close()
                 elif consume is None or resp.status_code >= 400:
-                    return resp if consume is None else consume(resp)
+                    return resp
                 else:
                     try:
                         return consume(resp)
@@ -172,14 +172,23 @@ class _Host:
             time.sleep(delay)
 
 
-def _error_for(resp: httpx.Response, host: str, repository: str, what: str, auth: RegistryAuth) -> RegistryError:
-    """A one-line RegistryError for a final >= 400 response."""
+def _error_detail(resp: httpx.Response) -> tuple[str | None, str | None]:
+    """(code, message) of the first distribution-spec error in the body, or (None, None)."""
     try:
         body = resp.read()[:65536]
         err = (json.loads(body).get("errors") or [{}])[0]
-        code, detail = err.get("code"), err.get("message")
+        return err.get("code"), err.get("message")
     except (ValueError, AttributeError, IndexError, TypeError, httpx.HTTPError):
-        code, detail = None, None
+        return None, None
+
+
+def _error_code(resp: httpx.Response) -> str | None:
+    return _error_detail(resp)[0]
+
+
+def _error_for(resp: httpx.Response, host: str, repository: str, what: str, auth: RegistryAuth) -> RegistryError:
+    """A one-line RegistryError for a final >= 400 response."""
+    code, detail = _error_detail(resp)
     status = resp.status_code
     where = f"{host}/{repository}"
     if status == 401:
@@ -210,7 +219,8 @@ class _BlobStream(io.RawIOBase):
 
     def __init__(self, resp: httpx.Response, what: str, skip: int = 0):
         self._resp = resp
-        self._iter = resp.iter_raw(1 << 16)
+        # raw: no Content-Encoding decoding (the digest covers the bytes as stored)
+        self._iter = iter([resp.content]) if resp.is_stream_consumed else resp.iter_raw()
         self._buf = b""
         self._what = what
         self._skip = skip
@@ -260,8 +270,9 @@ class RegistrySource:
         self._endpoints = self._config.endpoints(ref.registry, ref.repository)
         self._transport = transport
         self._policy = policy or RetryPolicy()
-        self._hosts: dict[str, _Host] = {}
+        self._hosts: dict[tuple[str, bool], _Host] = {}
         self._counter = [0]
+        self._dead: set[Endpoint] = set()
 
     @property
     def requests(self) -> int:
@@ -269,23 +280,29 @@ class RegistrySource:
         return self._counter[0]
 
     def _host(self, ep: Endpoint) -> _Host:
-        if ep.host not in self._hosts:
+        key = (ep.host, ep.mirror)
+        if key not in self._hosts:
             auth = RegistryAuth(ep.host if ep.mirror else self.ref.registry)
-            self._hosts[ep.host] = _Host(ep.host, ep.insecure, auth, self._policy, self._progress,
-                                         self._counter, self._transport)
-        return self._hosts[ep.host]
+            policy = RetryPolicy(attempts=1) if ep.mirror else self._policy  # a failing mirror: next source
+            self._hosts[key] = _Host(ep.host, ep.insecure, auth, policy, self._progress,
+                                     self._counter, self._transport)
+        return self._hosts[key]
 
     def _each_endpoint(self, fn):
-        last = None
+        """Run ``fn(endpoint, host)`` on the mirrors, then the origin; a mirror's failure falls
+        through (an unreachable mirror is skipped for the rest of this source's life)."""
         for ep in self._endpoints:
+            if ep in self._dead:
+                continue
             try:
                 return fn(ep, self._host(ep))
-            except (RegistryError, ManifestError, DigestMismatch) as e:
+            except EngineError as e:
                 if not ep.mirror:
                     raise
+                if isinstance(e, RegistryError) and e.temporary and e.status is None:
+                    self._dead.add(ep)
                 self._progress(f"mirror {ep.host}: {e.message}; trying the next source")
-                last = e
-        raise last  # pragma: no cover - the origin is always last
+        raise AssertionError("unreachable: the origin is always the last endpoint")
 
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
         """See ImageSource.get_manifest. Raises RegistryError, ManifestError, DigestMismatch."""
@@ -303,13 +320,41 @@ class RegistrySource:
             resp_or_result = host.fetch("GET", f"/v2/{ep.repository}/manifests/{part}",
                                         {"Accept": MANIFEST_ACCEPT}, what, consume)
             if isinstance(resp_or_result, httpx.Response):
-                raise _error_for(resp_or_result, ep.host, ep.repository, what, host.auth)
+                err = _error_for(resp_or_result, ep.host, ep.repository, what, host.auth)
+                resp_or_result.close()
+                if err.status == 404 and not expected:
+                    err = self._explain_missing_tag(host, ep, what, err)
+                raise err
             raw, ctype, header = resp_or_result
             self._verify_manifest(raw, expected, header, label)
             parse_manifest(raw, ctype, label)  # refuse schema 1 / unknown types / oversize here
             return raw, ctype.split(";")[0].strip()
 
         return self._each_endpoint(one)
+
+    @staticmethod
+    def _explain_missing_tag(host: _Host, ep: Endpoint, what: str, err: RegistryError) -> RegistryError:
+        """Distribution answers MANIFEST_UNKNOWN for unknown repositories too: ask tags/list which it is."""
+        try:
+            resp = host.fetch("GET", f"/v2/{ep.repository}/tags/list?n=20", {}, "tag list")
+        except RegistryError:
+            return err
+        try:
+            if resp.status_code == 404:
+                return _error_for(resp, ep.host, ep.repository, what, host.auth) if \
+                    _error_code(resp) == "NAME_UNKNOWN" else err
+            if resp.status_code == 200:
+                resp.read()
+                tags = (resp.json().get("tags") or [])[:20]
+                if not tags:
+                    return RegistryError(f"repository {ep.repository} on {ep.host} has no tags", status=404,
+                                         hint="check the image name in envctl.yaml")
+                err.message += f" (it has: {', '.join(sorted(tags))})"
+        except (ValueError, AttributeError, httpx.HTTPError):
+            pass
+        finally:
+            resp.close()
+        return err
 
     @staticmethod
     def _read_manifest(resp: httpx.Response, label: str) -> bytes:

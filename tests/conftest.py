@@ -18,7 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.fixtures.registry_fixtures import auth_registry, registry, registry_proxy, test_images  # noqa: E402,F401
+from tests.fixtures.registry_fixtures import (auth_env, auth_registry, registry, registry_proxy,  # noqa: E402,F401
+                                             test_images)
 
 
 @pytest.fixture(autouse=True)
