@@ -74,8 +74,10 @@ def describe_value(doc: Document, path, value) -> str:
 
 def _quote_hint(doc: Document, path) -> str | None:
     scalar = doc.locations.scalar(path)
-    if scalar is None or not scalar.raw:
+    if scalar is None:
         return None
+    if scalar.kind == "null":
+        return 'write "" for an empty string'
     return f'quote it: "{scalar.raw}"'
 
 
@@ -134,7 +136,7 @@ def schema_errors(doc: Document) -> list[SpecError]:
     out: dict[tuple, SpecError] = {}
     for err in _validator().iter_errors(doc.data):
         for path, message, at_key, hint in _explain(err, doc):
-            if hint and hint.startswith("quote it"):
+            if hint and hint.startswith(("quote it", "write \"\"")):
                 message, hint = f"{message}; {hint}", None
             line, col = doc.locations.key(path) if at_key else doc.locations.value(path)
             e = SpecError(message, file=doc.file, line=line, col=col, path=format_path(path), hint=hint)

@@ -244,3 +244,15 @@ def test_missing_file(tmp_path):
     with pytest.raises(SpecError) as e:
         load_spec(tmp_path / "nope.yaml", display="nope.yaml")
     assert str(e.value) == "nope.yaml: cannot read the spec file: No such file or directory"
+
+
+def test_null_env_value_says_how_to_write_empty():
+    assert errors(HEAD + "env:\n  E: ~\n  F:\n") == [
+        (4, 6, "env.E", 'expected a string, got null (~); write "" for an empty string'),
+        (5, 5, "env.F", 'expected a string, got nothing (null); write "" for an empty string'),
+    ]
+
+
+def test_integral_float_version_is_checked_too():
+    assert one("version: 2.0\nimage: debian\n")[3] == "version 2.0 is newer than this envctl understands (newest: 1)"
+    assert parse_spec("version: 1.0\nimage: debian\nresources: {pids: 10.0}\n").resources.pids == 10
