@@ -311,6 +311,15 @@ class EnvSpec:
         """``"sha256:<hex>"`` over the canonical JSON of :meth:`to_dict` (floats as decimal text)."""
         return canonical_digest(_no_floats(self.to_dict()))
 
+    def build_digest(self) -> str:
+        """``"sha256:<hex>"`` over only what decides the image and its layers: version, image,
+        platforms, steps, and env/workdir/user (visible to steps). Editing services, resources,
+        mounts, network, shell, capabilities, runtime or cache leaves it unchanged — a lock
+        drift check based on it does not fail CI for a changed service command."""
+        d = self.to_dict()
+        keys = ("version", "image", "platforms", "steps", "env", "workdir", "user")
+        return canonical_digest(_no_floats({k: d[k] for k in keys if k in d}))
+
 
 def _no_floats(obj):
     """Floats -> their shortest round-trip text (``repr``), identical on every IEEE-754 machine."""

@@ -160,3 +160,13 @@ def test_canonical_json_bytes():
     for bad in ({"x": 1.5}, {1: "a"}, {"x": object()}, {"x": "\udc80"}):
         with pytest.raises(CanonicalError):
             canonical_json(bad)
+
+
+def test_build_digest_ignores_runtime_only_settings():
+    a = parse_spec("version: 1\nimage: debian\nsteps: [{run: make}]\n")
+    b = parse_spec("version: 1\nimage: debian\nsteps: [{run: make}]\nnetwork: none\nresources: {cpus: 2}\n"
+                   "services: {web: {command: x}}\nshell: /bin/sh\nmounts: ['~/x:/x']\n")
+    assert a.build_digest() == b.build_digest() and a.digest() != b.digest()
+    c = parse_spec("version: 1\nimage: debian\nsteps: [{run: make all}]\n")
+    d = parse_spec("version: 1\nimage: debian\nsteps: [{run: make}]\nenv: {A: '1'}\n")
+    assert len({a.build_digest(), c.build_digest(), d.build_digest()}) == 3
