@@ -139,15 +139,31 @@ def make_lock(spec, previous: Lockfile | None = None, *, update: bool = False,
     False: platforms already locked are copied, new ones are resolved by the pinned digest (never
     by tag), dropped ones removed. Otherwise the reference is resolved afresh.
 
+    Args:
+        spec: the EnvSpec.
+        previous: the current lock, or None.
+        update: re-resolve the tag even when pins exist.
+        progress: one-line progress callback (stderr in the CLI).
+        source_factory: ``f(ref) -> ImageSource | None`` to open the source differently (e.g. file
+            references relative to the project); None = engine.source.open_source. Closed after.
+
     Returns:
         (Lockfile, HTTP requests made).
 
     Raises:
         the errors of :func:`resolve_image`.
     """
+    source = source_factory(spec.image) if source_factory else None
+    try:
+        return _make_lock(spec, previous, update, progress, source)
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _make_lock(spec, previous, update, progress, source) -> tuple[Lockfile, int]:
     names = wanted_platforms(spec)
     ref = spec.image
-    source = source_factory(ref) if source_factory else None
     requests = 0
     if previous is not None and not update and previous.image.reference == str(ref):
         image = previous.image
