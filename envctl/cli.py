@@ -61,13 +61,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (imports every command module; they are light by contract)."""
-    from envctl import __version__
-
-    p = _Parser(prog="envctl", description="Declarative, reproducible development environments.",
-                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"envctl {__version__}")
+def _common_options() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("-C", "--project", metavar="DIR", dest="project",
                         help="project directory (default: search upwards for envctl.yaml)")
@@ -75,10 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print results as JSON")
     common.add_argument("-q", "--quiet", action="count", default=0, help="less output")
     common.add_argument("-v", "--verbose", action="count", default=0, help="more output")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (imports every command module; they are light by contract)."""
+    from envctl import __version__
+
+    p = _Parser(prog="envctl", description="Declarative, reproducible development environments.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"envctl {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():
         mod = importlib.import_module(f"envctl.commands.{module}")
-        sp = mod.add_parser(sub, name, [common])
+        # a fresh parent per command: argparse shares parent actions, and a command that
+        # overrides one (logs: conflict_handler="resolve" for -f) would strip it from all
+        sp = mod.add_parser(sub, name, [_common_options()])
         sp.set_defaults(_module=mod)
     return p
 
