@@ -47,6 +47,7 @@ class ServicesSession:
         self._status_lock = threading.Lock()
         self.holder: subprocess.Popen | None = None
         self.sup = self.reloader = None
+        self._watching = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -78,6 +79,8 @@ class ServicesSession:
         self.reloader = Reloader(self.project.root, self.sup, watches, rebuild=self._spec_changed,
                                  rebuild_paths=rebuild_inputs(spec, self.project), on_warning=self.out.warn)
         self.reloader.start()
+        self._watching = True
+        self._write_status()
         self.out.info(f"envctl: {len(configs)} service(s) running; watching {self.project.root}"
                       + (" (Ctrl-C stops)" if self.console is not None else ""))
 
@@ -88,6 +91,7 @@ class ServicesSession:
             self.sup.stop()
             self._write_status(final=True)
         self.reloader = self.sup = None
+        self._watching = False
         if stop_env:
             self._stop_holder()
 
@@ -190,16 +194,23 @@ class ServicesSession:
         raise EnvctlError("the environment for the services did not start within 300s")
 
     def _stop_holder(self) -> None:
+        """SIGTERM to our ``envctl run`` (it forwards to PID 1 and cleans up state and cgroup);
+        ``runtime.lifecycle.stop`` (SIGKILL to PID 1) only if that does not end it in 5 s.
+        The holder is our child: reap it here, or it would look alive as a zombie."""
         if self.holder is None:
             return
-        from runtime.lifecycle import stop
-
-        stop(self.env_dir, timeout=5)
+        self.holder.send_signal(signal.SIGTERM)
         try:
-            self.holder.wait(10)
+            self.holder.wait(5)
         except subprocess.TimeoutExpired:
-            self.holder.kill()
-            self.holder.wait()
+            from runtime.lifecycle import stop
+
+            threading.Thread(target=stop, args=(self.env_dir,), kwargs={"timeout": 1}, daemon=True).start()
+            try:
+                self.holder.wait(10)
+            except subprocess.TimeoutExpired:
+                self.holder.kill()
+                self.holder.wait()
         self.holder = None
 
     def _write_status(self, final: bool = False) -> None:
@@ -207,7 +218,7 @@ class ServicesSession:
         if sup is None:
             return
         data = {"supervisorPid": None if final else os.getpid(), "project": str(self.project.root),
-                "updated": time.time(), "services": sup.status()}
+                "updated": time.time(), "watching": self._watching and not final, "services": sup.status()}
         with self._status_lock:
             tmp = self.dir / f".status.{os.getpid()}.tmp"
             tmp.write_text(json.dumps(data, indent=2))

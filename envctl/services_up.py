@@ -47,7 +47,11 @@ def _pid_alive(pid) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:        # a zombie (exited, not yet reaped by its parent) is not a running supervisor
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _read_status(env_dir: Path) -> dict | None:
@@ -212,7 +216,7 @@ def _detach(project, out, host: bool) -> int:
     while time.monotonic() < deadline:
         data = _read_status(d) or {}
         rows = data.get("services") or []
-        if (data.get("supervisorPid") == daemon.pid and rows
+        if (data.get("supervisorPid") == daemon.pid and rows and data.get("watching")
                 and all(r["state"] not in ("created", "starting") for r in rows)):
             out.result({"supervisorPid": daemon.pid, "services": rows},
                        "\n".join(f"{r['name']}: {r['state']}" + (f" (pid {r['pid']})" if r["pid"] else "")
