@@ -391,6 +391,11 @@ class RegistrySource:
                     raise _error_for(resp, ep.host, ep.repository, what, host.auth)
                 finally:
                     resp.close()
+            header = resp.headers.get("Docker-Content-Digest")
+            if header and header.strip() != str(digest):
+                resp.close()
+                raise DigestMismatch(f"{what} from {ep.host}: digest mismatch: requested {digest}, "
+                                     f"Docker-Content-Digest {header.strip()}")
             skip = offset if offset and resp.status_code == 200 else 0
             return _BlobStream(resp, f"{what} from {ep.host}", skip)
 

@@ -37,7 +37,11 @@ class Resolution:
 
 
 def wanted_platforms(spec) -> list[str]:
-    """The spec's platforms, normalised (``linux/arm64``), host's when empty; order kept, no duplicates."""
+    """The spec's platforms, normalised (``linux/arm64``), host's when empty; order kept, no duplicates.
+
+    With no ``platforms:`` in the spec, :func:`make_lock` keeps the platforms already in the lock and
+    adds this machine's, so teammates on different machines converge on one lock.
+    """
     names = [str(parse_platform(p)) for p in spec.platforms] or [str(host_platform())]
     return list(dict.fromkeys(names))
 
@@ -164,6 +168,9 @@ def make_lock(spec, previous: Lockfile | None = None, *, update: bool = False,
 def _make_lock(spec, previous, update, progress, source) -> tuple[Lockfile, int]:
     names = wanted_platforms(spec)
     ref = spec.image
+    if not spec.platforms and previous is not None and previous.image.reference == str(ref):
+        # no platforms named: this machine's is added to those teammates already locked
+        names = sorted(set(previous.platforms) | set(names))
     requests = 0
     if previous is not None and not update and previous.image.reference == str(ref):
         image = previous.image
@@ -189,6 +196,12 @@ def lock_drift(spec, lock: Lockfile | None) -> list[str]:
     """What differs between ``spec`` and ``lock``, one short phrase each (empty = current). No I/O."""
     if lock is None:
         return ["envctl.lock is missing"]
+    want = wanted_platforms(spec)
+    if not spec.platforms:
+        missing = [p for p in want if p not in lock.platforms]
+        if lock.spec_digest == spec.digest():
+            return [f"platform {missing[0]} (this machine; envctl.yaml names no platforms) is not locked"] \
+                if missing else []
     if lock.spec_digest == spec.digest():
         return []
     out = []
@@ -196,10 +209,9 @@ def lock_drift(spec, lock: Lockfile | None) -> list[str]:
         out.append(f"image: envctl.yaml has {spec.image}, the lock has {lock.image.reference}")
     elif spec.image.digest is not None and spec.image.digest != lock.image.digest:
         out.append(f"image digest: envctl.yaml pins {spec.image.digest}, the lock has {lock.image.digest}")
-    want = wanted_platforms(spec)
     if added := [p for p in want if p not in lock.platforms]:
         out.append("platforms not locked: " + ", ".join(added))
-    if dropped := [p for p in lock.platforms if p not in want]:
+    if spec.platforms and (dropped := [p for p in lock.platforms if p not in want]):
         out.append("platforms locked but no longer wanted: " + ", ".join(dropped))
     if not out:
         out.append(f"envctl.yaml changed since the lock was written (spec digest {spec.digest()[:19]}…, "

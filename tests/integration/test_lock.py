@@ -186,3 +186,16 @@ def test_oci_layout_and_docker_archive_sources(test_images, run_envctl, tmp_path
                                        check=True, capture_output=True).stdout)
     assert [x["diffID"] for x in lock["platforms"]["linux/amd64"]["layers"]] == config["rootfs"]["diff_ids"]
     assert str(proj) not in (proj / "envctl.lock").read_text()
+
+
+def test_request_count_for_two_platforms(test_images, registry_proxy, run_envctl, tmp_path):
+    """Index + (manifest + config) per platform: 5 requests, no /v2/ ping, no layer downloads."""
+    proxy = registry_proxy()
+    proj = tmp_path / "p"
+    write_spec(proj, f"{proxy.host}/envctl/multi:v1", ("linux/amd64", "linux/arm64"))
+    r = run_envctl("lock", "-v", cwd=proj)
+    assert r.returncode == 0, r.stderr
+    assert [s.path.split("/")[4] for s in proxy.requests] == ["manifests", "manifests", "blobs", "manifests", "blobs"]
+    assert "5 HTTP requests" in r.stderr
+    accept = proxy.requests[0].headers["Accept"]
+    assert "application/vnd.oci.image.index.v1+json" in accept and "distribution.manifest.v1" not in accept
