@@ -244,7 +244,7 @@ def _copy(ctx: _Ctx, v, path: tuple, repro: bool) -> Step | None:
                 hint="copy sources are relative to the project directory and stay inside it")
         return None
     mode = None
-    if isinstance(v.get("mode"), str):
+    if isinstance(v.get("mode"), str) and re.fullmatch(r"0?[0-7]{3,4}", v["mode"]):
         mode = int(v["mode"], 8)
     dest = v["dest"]
     return Step("copy", src=src, dest=dest, owner=_str(v.get("owner")), mode=mode, reproducible=repro)
