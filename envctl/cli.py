@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "store": "store",
     "logs": "logs",
     "restart": "restart",
+    "generate": "generate",
+    "import": "import_",
     "verify": "verify",
     "push": "push",
     "export": "export",
