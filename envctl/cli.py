@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     "verify": "verify",
     "push": "push",
     "export": "export",
+    "bundle": "bundle",
+    "oci": "oci",
 }
 
 EPILOG = """\

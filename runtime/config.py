@@ -195,6 +195,15 @@ def _resources(res) -> dict:
     return out
 
 
+def _nofile() -> dict:
+    # Docker's 1048576, capped at what this host lets us have (runc fails on EPERM otherwise)
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    n = 1048576 if hard == resource.RLIM_INFINITY else min(1048576, hard)
+    return {"type": "RLIMIT_NOFILE", "hard": n, "soft": n}
+
+
 def _hostname(project_root: str | None) -> str:
     base = Path(project_root).name if project_root else "envctl"
     return (re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-") or "envctl")[:63]
@@ -267,7 +276,7 @@ def generate_config(spec, *, image_config: dict, rootfs: dict, project_root: str
             "cwd": workdir,
             "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted", "inheritable")}
             | {"ambient": []},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
+            "rlimits": [_nofile()],
             "noNewPrivileges": True,
         },
         "root": {"path": rootfs.get("merged") or rootfs.get("path"), "readonly": False},

@@ -159,6 +159,7 @@ def pid1(process: dict, *, ctl: socket.socket | None, tty: bool, wait_start: boo
     watched = set(FORWARDED) | {signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     if wait_start and ctl is not None:
+        ctl.send(b"ready")
         if ctl.recv(64) != b"start":
             os._exit(1)
     child = os.fork()

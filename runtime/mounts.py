@@ -142,6 +142,16 @@ def _overlay(op: MountOverlay, rootless: bool) -> None:
             os.close(cwd)
 
 
+def _dev_null(root: _Root) -> str:
+    """The container's own /dev/null when it has one (as runc), else the host's."""
+    try:
+        fd = root.open("/dev/null")
+    except OSError:
+        return "/dev/null"
+    os.close(fd)
+    return os.path.join(root.host, "dev/null")
+
+
 def _mask(root: _Root, path: str) -> None:
     try:
         fd = root.open(path)
@@ -151,7 +161,7 @@ def _mask(root: _Root, path: str) -> None:
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             _sys.mount("tmpfs", _fdpath(fd), "tmpfs", _sys.MS_RDONLY, "size=0")
         else:
-            _sys.mount("/dev/null", _fdpath(fd), None, _sys.MS_BIND)
+            _sys.mount(_dev_null(root), _fdpath(fd), None, _sys.MS_BIND)
     except _sys.SysError as e:
         raise SyscallError("mask", path, e.errno) from None
     finally:
@@ -169,7 +179,7 @@ def _readonly(root: _Root, path: str) -> None:
         raise SyscallError("bind read-only", path, e.errno) from None
     finally:
         os.close(fd)
-    _setattr(root, path, _sys.MS_RDONLY | _sys.MS_NOSUID | _sys.MS_NODEV, True)
+    _setattr(root, path, _sys.MS_RDONLY, True)
 
 
 def _device(root: _Root, name: str) -> None:

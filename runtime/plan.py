@@ -132,7 +132,7 @@ def build_plan(config: dict, *, rootless: bool = False) -> list[Op]:
         config: OCI config.json dict (root.path must be absolute).
         rootless: the runtime has no real root: userxattr overlays, sysfs via bind (decided in config).
     Returns: list of ops; order: private, overlay, root bind, mounts in config order, devices,
-    links, masked and read-only paths, pivot_root.
+    links, read-only then masked paths, pivot_root.
     """
     root = config["root"]["path"]
     ops: list[Op] = [MakePrivate()]
@@ -153,7 +153,8 @@ def build_plan(config: dict, *, rootless: bool = False) -> list[Op]:
         ops += [BindDevice(n) for n in DEVICES]
         ops += [Symlink(t, link) for t, link in _DEV_LINKS]
     linux = config.get("linux") or {}
-    ops += [MaskPath(p) for p in linux.get("maskedPaths", ())]
+    # runc's order: read-only paths first, then masks (a mask inside a read-only path still applies)
     ops += [ReadonlyPath(p) for p in linux.get("readonlyPaths", ())]
+    ops += [MaskPath(p) for p in linux.get("maskedPaths", ())]
     ops.append(PivotRoot(root))
     return ops

@@ -32,7 +32,8 @@ def test_shell_pty_size_resize_jobs_exit(rt_env):
         child.setwinsize(40, 120)
         child.sendline("stty size")
         child.expect(r"40 120")
-        child.sendline("sleep 30")
+        child.sendline("sh -c 'echo started; exec sleep 30'")
+        child.expect_exact("started\r\n")
         child.sendintr()  # Ctrl-C: the foreground job inside dies, the shell and envctl stay
         child.sendline("echo alive-$?")
         child.expect(r"alive-130")

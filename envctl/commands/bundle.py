@@ -1,0 +1,37 @@
+"""``envctl bundle DIR [--copy] [-- CMD ...]``: write an OCI bundle (config.json + rootfs) of the
+environment, runnable by ``envctl oci run``, runc or crun.
+
+Without ``--copy`` config.json points at the environment's rootfs in the store (an overlay plan
+in annotation ``dev.envctl.rootfs``, which envctl's runtime mounts itself); ``--copy`` materialises
+DIR/rootfs as a plain directory that any OCI runtime can use.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub, name, parents):
+    p = sub.add_parser(name, parents=parents, help="write an OCI runtime bundle of the environment",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", metavar="DIR", help="bundle directory (created)")
+    p.add_argument("--copy", action="store_true", help="copy the rootfs into DIR/rootfs")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]", help="process.args (default sh)")
+    return p
+
+
+def run(args) -> int:
+    import json
+    from pathlib import Path
+
+    from envctl.commands._enter import load_env, process_config
+    from envctl.output import Output
+    from runtime.bundle import write_bundle
+
+    out = Output(args.json, args.verbosity)
+    _project, _d, env = load_env(args, out)
+    argv = (args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd) or ["sh"]
+    cfg = process_config(env, argv, tty=False)
+    path = write_bundle(Path(args.dir), cfg, env.get("rootfs") or {}, copy=args.copy)
+    out.result({"bundle": str(path)}, f"bundle written to {path}")
+    return 0
