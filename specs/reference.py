@@ -174,7 +174,10 @@ def _parse_docker(s: str, original: str) -> ImageRef:
         except InvalidDigest as e:
             raise _fail(original, e.message.removeprefix("invalid digest ")) from None
     nm = _ANCHORED_NAME_RE.fullmatch(name)
-    assert nm is not None  # the full regexp already matched the same name grammar
+    if nm is None or nm.group(1) is None:
+        # e.g. "foo_bar.com/x": the first component looks like a host (it has a dot) but is not
+        # one; Parse would silently take it as a path component of a domain-less name.
+        raise _fail(original, _diagnose(domain, remainder))
     registry, repository = nm.group(1), nm.group(2)
     if tag is None and digest is None:
         tag = DEFAULT_TAG

@@ -241,6 +241,7 @@ def test_with_digest_and_localhost():
     ("repo@sha256:" + "f" * 34, "sha256 needs 64"),
     ("[fe80::1%eth0]:5000/repo", "invalid registry host"),
     ("a" * 64, "64-character hexadecimal"),
+    ("foo_bar.com/x", "invalid registry host 'foo_bar.com'"),  # found by fuzzing: looks like a host, is not
     ("a/" * 128 + "a", "characters long (at most 255)"),
 ])
 def test_error_messages_name_the_rule(text, fragment):
@@ -248,3 +249,23 @@ def test_error_messages_name_the_rule(text, fragment):
         parse_reference(text)
     assert fragment in e.value.message
     assert e.value.exit_code == 2
+
+
+def test_random_text_parses_to_a_round_trip_or_a_clean_error():
+    import random
+
+    rnd = random.Random(4)
+    alphabet = "abcAB09:/@._-[]%sha256ffffffffé "
+    parsed = 0
+    for _ in range(20000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 30)))
+        if rnd.random() < 0.1:
+            text = rnd.choice(["oci:", "docker://", "docker-archive:", "oci-archive:"]) + text
+        try:
+            ref = parse_reference(text)
+        except InvalidReference:
+            continue
+        parsed += 1
+        assert parse_reference(str(ref)) == ref, text
+        assert ref.transport != "docker" or (ref.registry and ref.repository), text
+    assert parsed > 1000
