@@ -198,7 +198,8 @@ def _error_for(resp: httpx.Response, host: str, repository: str, what: str, auth
                                  f"were rejected for {repository}", status=401, code=code,
                                  hint=f"run 'envctl login {host}' with the right password")
         return RegistryError(f"registry {host} requires credentials for {repository}", status=401, code=code,
-                             hint=f"run 'envctl login {host}'")
+                             hint=f"run 'envctl login {host}' (some registries answer so for a repository "
+                                  "that does not exist, too)")
     if status == 403 or code == "DENIED":
         return RegistryError(f"access to {where} denied", status=status, code=code,
                              hint="check that your account may pull this repository")
@@ -288,6 +289,10 @@ class RegistrySource:
                                      self._counter, self._transport)
         return self._hosts[key]
 
+    def _label(self, ep: Endpoint) -> str:
+        """The registry name for messages: the mirror's host, or the reference's registry (docker.io)."""
+        return ep.host if ep.mirror else self.ref.registry
+
     def _each_endpoint(self, fn):
         """Run ``fn(endpoint, host)`` on the mirrors, then the origin; a mirror's failure falls
         through (an unreachable mirror is skipped for the rest of this source's life)."""
@@ -320,7 +325,7 @@ class RegistrySource:
             resp_or_result = host.fetch("GET", f"/v2/{ep.repository}/manifests/{part}",
                                         {"Accept": MANIFEST_ACCEPT}, what, consume)
             if isinstance(resp_or_result, httpx.Response):
-                err = _error_for(resp_or_result, ep.host, ep.repository, what, host.auth)
+                err = _error_for(resp_or_result, self._label(ep), ep.repository, what, host.auth)
                 resp_or_result.close()
                 if err.status == 404 and not expected:
                     err = self._explain_missing_tag(host, ep, what, err)
@@ -332,8 +337,7 @@ class RegistrySource:
 
         return self._each_endpoint(one)
 
-    @staticmethod
-    def _explain_missing_tag(host: _Host, ep: Endpoint, what: str, err: RegistryError) -> RegistryError:
+    def _explain_missing_tag(self, host: _Host, ep: Endpoint, what: str, err: RegistryError) -> RegistryError:
         """Distribution answers MANIFEST_UNKNOWN for unknown repositories too: ask tags/list which it is."""
         try:
             resp = host.fetch("GET", f"/v2/{ep.repository}/tags/list?n=20", {}, "tag list")
@@ -341,13 +345,13 @@ class RegistrySource:
             return err
         try:
             if resp.status_code == 404:
-                return _error_for(resp, ep.host, ep.repository, what, host.auth) if \
+                return _error_for(resp, self._label(ep), ep.repository, what, host.auth) if \
                     _error_code(resp) == "NAME_UNKNOWN" else err
             if resp.status_code == 200:
                 resp.read()
                 tags = (resp.json().get("tags") or [])[:20]
                 if not tags:
-                    return RegistryError(f"repository {ep.repository} on {ep.host} has no tags", status=404,
+                    return RegistryError(f"repository {ep.repository} on {self._label(ep)} has no tags", status=404,
                                          hint="check the image name in envctl.yaml")
                 err.message += f" (it has: {', '.join(sorted(tags))})"
         except (ValueError, AttributeError, httpx.HTTPError):
@@ -388,7 +392,7 @@ class RegistrySource:
             resp = host.fetch("GET", f"/v2/{ep.repository}/blobs/{digest}", headers, what)
             if resp.status_code >= 400:
                 try:
-                    raise _error_for(resp, ep.host, ep.repository, what, host.auth)
+                    raise _error_for(resp, self._label(ep), ep.repository, what, host.auth)
                 finally:
                     resp.close()
             header = resp.headers.get("Docker-Content-Digest")
