@@ -51,10 +51,68 @@ def stop(state_dir: Path, timeout: float = 10.0) -> bool:
     return True
 
 
-def reset_upper(rootfs: dict) -> bool:
-    """Empty the overlay upperdir and workdir of a stopped environment; False for non-overlay."""
+def reset_upper(rootfs: dict, config: dict | None = None) -> bool:
+    """Empty the overlay upperdir and workdir of a stopped environment; False for non-overlay.
+
+    Rootless, the upper layer holds files owned by subordinate ids (and overlay's 000 work dir),
+    which the user cannot delete on the host: the removal runs in a user namespace with the
+    environment's own ID mappings, where the user is root over all of them.
+    """
     if rootfs.get("driver") != "overlay":
         return False
+    linux = (config or {}).get("linux") or {}
+    if os.geteuid() != 0 and linux.get("uidMappings"):
+        _in_userns(lambda: _empty(rootfs), linux["uidMappings"], linux.get("gidMappings") or [])
+    else:
+        _empty(rootfs)
+    return True
+
+
+def _in_userns(fn, uid_maps, gid_maps) -> None:
+    from runtime import _sys
+    from runtime.errors import ContainerError
+    from runtime.namespaces import write_id_maps
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(w)
+            _sys.unshare(_sys.CLONE_NEWUSER)
+            _sync_child(r)
+            fn()
+            code = 0
+        except BaseException as e:  # noqa: BLE001
+            os.write(2, f"envctl: error: reset: {e}\n".encode())
+        os._exit(code)
+    os.close(r)
+    try:
+        _wait_unshared(pid)
+        write_id_maps(pid, uid_maps, gid_maps)
+    finally:
+        os.write(w, b"g")
+        os.close(w)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise ContainerError("reset the environment's writable layer failed")
+
+
+def _wait_unshared(pid: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    mine = os.readlink("/proc/self/ns/user")
+    while os.readlink(f"/proc/{pid}/ns/user") == mine:
+        if time.monotonic() > deadline:
+            raise TimeoutError("child did not unshare its user namespace")
+        time.sleep(0.001)
+
+
+def _sync_child(r: int) -> None:
+    os.read(r, 1)
+    os.close(r)
+
+
+def _empty(rootfs: dict) -> None:
     for key in ("upperdir", "workdir"):
         p = Path(rootfs[key])
         if p.is_dir():
@@ -63,4 +121,3 @@ def reset_upper(rootfs: dict) -> bool:
                     shutil.rmtree(child)
                 else:
                     child.unlink()
-    return True

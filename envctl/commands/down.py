@@ -22,7 +22,7 @@ def run(args) -> int:
     stopped = stop(d, timeout=args.timeout)
     reset = False
     if args.reset and env:
-        reset = reset_upper(env.get("rootfs") or {})
+        reset = reset_upper(env.get("rootfs") or {}, env.get("runtime"))
     out.result({"env": d.name, "stopped": stopped, "reset": reset},
                f"{project.root.name}: {'stopped' if stopped else 'not running'}"
                + ("; writable layer reset" if reset else ""))

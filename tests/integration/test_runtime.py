@@ -201,3 +201,33 @@ def test_rootless_limits_warn_once(rootless_env):
     r = rt_env.envctl("run", "--", "true")
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("resource limits are not enforced") == 1
+
+
+def _overlay_plan(env) -> dict:
+    d = {k: env.base / k for k in ("upper", "work", "merged")}
+    for p in d.values():
+        p.mkdir()
+        if env.user:
+            os.chown(p, env.user.uid, env.user.gid)
+    return {"driver": "overlay", "lowerdirs": [str(env.rootfs)], "upperdir": str(d["upper"]),
+            "workdir": str(d["work"]), "merged": str(d["merged"]), "userxattr": env.mode == "rootless"}
+
+
+def test_overlay_rootfs_from_annotation(rt_env):
+    # the rootfs dir doubles as the single lowerdir; the runtime mounts the overlay in its own namespace
+    r = rt_env.run_raw([rt_env.python, "-m", "tests.integration.runtime_env", str(rt_env.project),
+                        str(rt_env.rootfs)], cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert r.returncode == 0, r.stderr
+    rt_env.prepare({"rootfs": _overlay_plan(rt_env)})
+    r = rt_env.envctl("run", "--", "sh", "-c", "echo new > /etc/created; rm /bin/vi; grep ' / ' /proc/self/mountinfo")
+    assert r.returncode == 0, r.stderr
+    assert "overlay" in r.stdout
+    assert (rt_env.base / "upper" / "etc" / "created").read_text() == "new\n"
+    assert (rt_env.rootfs / "bin" / "vi").is_symlink()  # the lower layer is untouched
+    assert not os.listdir(rt_env.base / "merged")  # nothing mounted on the host
+    r = rt_env.envctl("run", "--", "sh", "-c", "cat /etc/created; [ -e /bin/vi ] && echo vi-exists || echo vi-gone")
+    assert r.stdout.split() == ["new", "vi-gone"]
+    r = rt_env.envctl("down", "--reset")
+    assert r.returncode == 0, r.stderr
+    r = rt_env.envctl("run", "--", "sh", "-c", "[ -e /etc/created ] && echo kept || echo reset")
+    assert r.stdout.strip() == "reset"
