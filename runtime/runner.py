@@ -142,7 +142,11 @@ class BuiltinRunner:
                 for i, fd in enumerate(stdio):
                     os.dup2(fd, i, inheritable=True)
             if self.rootless:
-                _sys.unshare(_sys.CLONE_NEWUSER)
+                try:
+                    _sys.unshare(_sys.CLONE_NEWUSER)
+                except _sys.SysError as e:
+                    from runtime.host import userns_hint
+                    raise UnsupportedHost(f"create a user namespace: {e.strerror}", hint=userns_hint()) from None
                 ctl.send(b"userns")
             if ctl.recv(16) != b"go":
                 os._exit(1)
