@@ -199,3 +199,20 @@ def test_request_count_for_two_platforms(test_images, registry_proxy, run_envctl
     assert "5 HTTP requests" in r.stderr
     accept = proxy.requests[0].headers["Accept"]
     assert "application/vnd.oci.image.index.v1+json" in accept and "distribution.manifest.v1" not in accept
+
+
+def test_reference_pinned_by_digest(test_images, run_envctl, tmp_path):
+    reg = test_images.registry
+    digest = test_images.descriptors["multi"]["digest"]
+    proj = tmp_path / "p"
+    write_spec(proj, f"{reg.host}/envctl/multi:v1@{digest}", ("linux/arm64",))
+    r = run_envctl("lock", cwd=proj)
+    assert r.returncode == 0, r.stderr
+    lock = lock_json(proj)
+    assert lock["image"]["digest"] == digest and lock["image"]["reference"].endswith(f"multi:v1@{digest}")
+    other = "sha256:" + "0" * 64
+    write_spec(proj, f"{reg.host}/envctl/multi@{other}", ("linux/arm64",))
+    r = run_envctl("lock", "--check", cwd=proj)
+    assert r.returncode == 3 and "image: envctl.yaml has" in r.stderr
+    r = run_envctl("lock", cwd=proj)
+    assert r.returncode == 1 and f"manifest {other} not found in {reg.host}/envctl/multi" in r.stderr
