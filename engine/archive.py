@@ -65,15 +65,14 @@ class DockerArchiveSource:
         self._manifest: bytes | None = None
 
     def _choose(self, entries: list) -> dict:
-        tag = getattr(self.ref, "tag", None)
-        repo = getattr(self.ref, "repository", None)
-        if repo and tag:
+        wanted = getattr(self.ref, "tag", None)   # "NAME:TAG" as written after the path
+        if wanted:
+            short = wanted.removeprefix("docker.io/").removeprefix("library/")
             for e in entries:
                 for t in e.get("RepoTags") or []:
-                    if t == f"{repo}:{tag}" or t.endswith(f"/{repo}:{tag}") or t.split("/", 1)[-1] == f"{repo}:{tag}":
+                    if t.removeprefix("docker.io/").removeprefix("library/") == short:
                         return e
-            if len(entries) > 1:
-                raise ManifestError(f"{self.ref.path} has no image tagged {repo}:{tag}")
+            raise ManifestError(f"docker archive {self.ref.path} has no image tagged {wanted}")
         if len(entries) > 1:
             raise ManifestError(f"{self.ref.path} holds {len(entries)} images; name one with docker-archive:PATH:NAME:TAG")
         return entries[0]

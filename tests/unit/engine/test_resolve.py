@@ -72,3 +72,34 @@ def test_no_platforms_means_this_machine_plus_what_is_locked(layout):
     assert lock_drift(s, theirs) == [f"platform {host} (this machine; envctl.yaml names no platforms) is not locked"]
     merged, _ = make_lock(s, theirs)
     assert sorted(merged.platforms) == sorted([host, other]) and lock_drift(s, merged) == []
+
+
+def test_oci_archive_and_docker_archive_selection(layout, tmp_path):
+    import json
+    import tarfile
+
+    from engine.errors import ManifestError
+
+    archive = tmp_path / "image.oci.tar"
+    with tarfile.open(archive, "w") as t:
+        t.add(layout.root, arcname=".")
+    lock, _ = make_lock(parse_spec(f"version: 1\nimage: oci-archive:{archive}:multi\nplatforms: [linux/arm64]\n"))
+    direct, _ = make_lock(spec(layout, "multi", ["linux/arm64"]))
+    assert lock.image.digest == direct.image.digest and lock.platforms == direct.platforms
+    # a docker archive with two images: chosen by NAME:TAG, refused when the name is unknown
+    d = tmp_path / "save"
+    d.mkdir()
+    (d / "c.json").write_bytes(json.dumps({"os": "linux", "architecture": "amd64",
+                                           "rootfs": {"type": "layers", "diff_ids": []}}).encode())
+    (d / "manifest.json").write_text(json.dumps([{"Config": "c.json", "RepoTags": ["a:1"], "Layers": []},
+                                                 {"Config": "c.json", "RepoTags": ["docker.io/library/b:2"],
+                                                  "Layers": []}]))
+    tar = tmp_path / "save.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(d, arcname=".")
+    ok = parse_spec(f"version: 1\nimage: docker-archive:{tar}:b:2\nplatforms: [linux/amd64]\n")
+    assert make_lock(ok)[0].platform("linux/amd64").layers == ()
+    with pytest.raises(ManifestError, match="has no image tagged c:3"):
+        make_lock(parse_spec(f"version: 1\nimage: docker-archive:{tar}:c:3\nplatforms: [linux/amd64]\n"))
+    with pytest.raises(ManifestError, match="holds 2 images"):
+        make_lock(parse_spec(f"version: 1\nimage: docker-archive:{tar}\nplatforms: [linux/amd64]\n"))
