@@ -76,8 +76,13 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (imports every command module; they are light by contract)."""
+def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser with the commands named in ``only`` (default: all of them).
+
+    Every subparser costs about a millisecond (argparse looks up gettext catalogs on disk for
+    its own strings), so :func:`main` registers just the command being run; the full tree is
+    built for ``--help``, a bare ``envctl`` and unknown commands.
+    """
     from envctl import __version__
 
     p = _Parser(prog="envctl", description="Declarative, reproducible development environments.",
@@ -85,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"envctl {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():
+        if only is not None and name not in only:
+            continue
         mod = importlib.import_module(f"envctl.commands.{module}")
         # a fresh parent per command: argparse shares parent actions, and a command that
         # overrides one (logs: conflict_handler="resolve" for -f) would strip it from all
@@ -93,12 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _commands_needed(argv: list[str]) -> list[str] | None:
+    """The commands the parser needs for ``argv``: [] for --version, the one named, else all."""
+    if argv[:1] == ["--version"]:
+        return []
+    if argv and argv[0] in COMMANDS:
+        return [argv[0]]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (int)."""
     argv = sys.argv[1:] if argv is None else argv
     debug = os.environ.get("ENVCTL_DEBUG") == "1"
     try:
-        parser = build_parser()
+        parser = build_parser(_commands_needed(argv))
         args = parser.parse_args(argv)
         if not getattr(args, "_module", None):
             parser.print_help(sys.stderr)
