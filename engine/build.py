@@ -29,13 +29,13 @@ from typing import Callable, Protocol
 from engine.cache import CachedLayer, LocalCache, StepContext, cache_key
 from engine.copying import CopyItem, collect_copy
 from engine.errors import BuildError
-from engine.layer_writer import IdMap, source_date_epoch, write_layer_file
 from engine.snapshots import chain_ids
 from engine.store import Store, fsync_dir, remove_tree
 from specs.digest import Digest
 
 __all__ = ["RunRequest", "RunResult", "Executor", "RemoteCache", "StepOutcome", "BuildResult",
-           "initial_context", "final_context", "describe_step", "build_steps", "chain_after", "DEFAULT_SHELL"]
+           "initial_context", "final_context", "describe_step", "build_steps", "chain_after",
+           "remove_build_tree", "DEFAULT_SHELL"]
 
 DEFAULT_SHELL = "/bin/sh"
 TAIL_LINES = 20
@@ -84,8 +84,8 @@ class Executor(Protocol):
     """
 
     rootless: bool
-    uid_map: IdMap
-    gid_map: IdMap
+    uid_map: tuple[tuple[int, int, int], ...]
+    gid_map: tuple[tuple[int, int, int], ...]
 
     def run(self, request: RunRequest) -> RunResult: ...
 
@@ -263,7 +263,7 @@ class _Builder:
                 apply_copy(inputs, upper, self.lowers, step.owner, step.mode, self.executor)
             return self._commit(tmp, upper, parent)
         finally:
-            remove_tree(tmp)
+            remove_build_tree(tmp, self.executor)
 
     def _run(self, index, step, ctx, upper: Path, work: Path) -> None:
         if self.executor is None:
@@ -288,13 +288,47 @@ class _Builder:
 
     def _commit(self, tmp: Path, upper: Path, parent: str | None) -> CachedLayer:
         ex = self.executor
-        result, blob = write_layer_file(upper, self.store.tmp, compression=self.compression, epoch=self.epoch,
-                                        uid_map=ex.uid_map if ex else (), gid_map=ex.gid_map if ex else ())
-        commit_blob(self.store, blob, result.digest)
+        if _rootless(ex):  # the upperdir holds files of subordinate ids: read it as their root
+            from engine.userns import call_in_userns
+
+            result, blob = call_in_userns(_write_layer, (str(upper), str(self.store.tmp), self.compression,
+                                                         self.epoch, (), ()),
+                                          ex.uid_map, ex.gid_map, "write layer")
+        else:
+            result, blob = _write_layer(upper, self.store.tmp, self.compression, self.epoch,
+                                        ex.uid_map if ex else (), ex.gid_map if ex else ())
+        commit_blob(self.store, Path(blob), result.digest)
         chain = chain_after(parent, str(result.diff_id))
         layer = CachedLayer(str(result.diff_id), str(result.digest), result.size, result.media_type, chain)
-        commit_layer_dir(self.store, tmp / "layer", layer, rootless=bool(ex and ex.rootless))
+        commit_layer_dir(self.store, tmp / "layer", layer, rootless=bool(ex and ex.rootless),
+                         tree=not _rootless(ex))
         return layer
+
+
+def _write_layer(upper, tmpdir, compression: str, epoch: int, uid_map, gid_map):
+    from engine.layer_writer import write_layer_file  # tarfile: only when a layer is written
+
+    result, path = write_layer_file(upper, tmpdir, compression=compression, epoch=epoch,
+                                    uid_map=uid_map, gid_map=gid_map)
+    return result, str(path)
+
+
+def _rootless(executor) -> bool:
+    from engine.userns import needs_userns
+
+    return executor is not None and bool(getattr(executor, "rootless", False)) and needs_userns(executor.uid_map)
+
+
+def remove_build_tree(path: Path, executor=None) -> None:
+    """Remove a build's scratch tree; rootless, inside the build's user namespace (see engine/userns.py)."""
+    if not os.path.lexists(path):
+        return
+    if _rootless(executor):
+        from engine.userns import call_in_userns
+
+        call_in_userns(remove_tree, (Path(path),), executor.uid_map, executor.gid_map, f"remove {path}")
+    else:
+        remove_tree(Path(path))
 
 
 def commit_blob(store: Store, tmp: Path, digest: Digest) -> Path:
@@ -309,11 +343,12 @@ def commit_blob(store: Store, tmp: Path, digest: Digest) -> Path:
     return final
 
 
-def commit_layer_dir(store: Store, layer_dir: Path, layer: CachedLayer, rootless: bool) -> Path:
+def commit_layer_dir(store: Store, layer_dir: Path, layer: CachedLayer, rootless: bool, tree: bool = True) -> Path:
     """Rename ``layer_dir`` (holding ``root/``) to ``layers/<chainID hex>`` with its layer.json.
 
     layer.json has the fields engine/layers.py writes for unpacked layers (fsck checks
-    ``treeDigest``, gc follows ``blob``), plus ``builtBy``.
+    ``treeDigest``, gc follows ``blob``), plus ``builtBy``. ``tree=False`` omits treeDigest
+    (rootless builds: the tree holds directories only the build's user namespace can read).
     """
     from engine.layers import syncfs, tree_digest
 
@@ -321,7 +356,7 @@ def commit_layer_dir(store: Store, layer_dir: Path, layer: CachedLayer, rootless
     meta = {"chainID": layer.chain_id, "diffID": layer.diff_id, "blob": layer.digest, "digest": layer.digest,
             "size": layer.size, "compression": layer.media_type.rsplit("+", 1)[-1] if "+" in layer.media_type
             else "plain", "mediaType": layer.media_type, "rootless": rootless, "builtBy": "envctl build",
-            "treeDigest": tree_digest(layer_dir / "root")}
+            **({"treeDigest": tree_digest(layer_dir / "root")} if tree else {})}
     (layer_dir / "layer.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n")
     syncfs(layer_dir)
     with store.layer_lock(chain):
@@ -385,6 +420,8 @@ def build_steps(steps, *, store: Store, base_diff_ids: list[str], image_config: 
         if not base_store.has_layer(Digest.parse(c)):
             raise BuildError(f"build steps: base layer {c} is not unpacked in {base_store.root}",
                              hint="run 'envctl up' (it fetches and unpacks the image first)")
+    from engine.layer_writer import source_date_epoch
+
     b = _Builder(store, executor, Path(project_root), LocalCache(store.root) if use_cache else None,
                  remote if use_cache else None, compression,
                  source_date_epoch() if epoch is None else epoch, notify, lowers, network)

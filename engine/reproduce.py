@@ -22,7 +22,7 @@ from typing import Callable
 from engine.build_lock import compare_with_lock, locked_entry
 from engine.diff import PathDiff, diff_tars
 from engine.errors import EngineError
-from engine.store import Store, remove_tree
+from engine.store import Store
 from specs.digest import Digest
 
 __all__ = ["BlobCheck", "StepCheck", "VerifyReport", "check_blobs", "rebuild_and_compare"]
@@ -200,7 +200,9 @@ def rebuild_and_compare(steps, lock_steps, *, store: Store, platform: str, base_
                                         o.layer.diff_id, paths, note))
         return checks
     finally:
-        remove_tree(scratch.root)
+        from engine.build import remove_build_tree
+
+        remove_build_tree(scratch.root, executor)
 
 
 def _paths(store: Store, scratch: Store, locked: dict, rebuilt, locked_blob) -> tuple[list[PathDiff], str | None]:
