@@ -11,6 +11,7 @@ the securityContext. The body is ``yaml.safe_dump`` of dicts in a fixed order.
 
 from __future__ import annotations
 
+import copy
 import re
 from urllib.parse import urlsplit
 
@@ -107,10 +108,11 @@ def _container(name, image, argv, env, workdir, resources, security, ready=None)
         c["ports"] = [{"containerPort": ready.port, "protocol": "TCP"}]
     if ready is not None and (probe := _probe(ready)):
         c["readinessProbe"] = probe
+    # copies: a dict shared between containers would be dumped as a YAML anchor/alias
     if resources:
-        c["resources"] = resources
+        c["resources"] = copy.deepcopy(resources)
     if security:
-        c["securityContext"] = security
+        c["securityContext"] = copy.deepcopy(security)
     return c
 
 
