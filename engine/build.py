@@ -111,8 +111,9 @@ class StepOutcome:
         kind: step kind.
         cache_key: ``sha256:...`` (None for metadata steps).
         layer: the step's layer (None for metadata steps).
-        source: ``"built"``, ``"cache"`` (local), ``"remote"`` (remote cache) or ``"metadata"``.
+        source: ``"built"``, ``"local"`` (local cache), ``"remote"`` (remote cache) or ``"metadata"``.
         reproducible: the step's ``reproducible`` flag.
+        step_digest: canonical digest of the step itself (``sha256:...``).
     """
 
     index: int
@@ -121,6 +122,7 @@ class StepOutcome:
     layer: CachedLayer | None
     source: str
     reproducible: bool = True
+    step_digest: str | None = None
 
     def lock_entry(self) -> dict:
         """The per-platform part of this step's envctl.lock entry."""
@@ -222,14 +224,14 @@ class _Builder:
         repro = getattr(step, "reproducible", True)
         for source, layer in self._lookup(key, parent):
             self.notify(f"step {index + 1}: {_describe(step)}: cached ({source})")
-            return StepOutcome(index, step.kind, key, layer, source, repro)
+            return StepOutcome(index, step.kind, key, layer, source, repro, _step_digest(step))
         self.notify(f"step {index + 1}: {_describe(step)}: building")
         layer = self._build(index, step, parent, ctx, inputs)
         if self.local is not None:
             self.local.put(key, layer)
         if self.remote is not None:
             self.remote.publish(key, layer, self.store)
-        return StepOutcome(index, step.kind, key, layer, "built", repro)
+        return StepOutcome(index, step.kind, key, layer, "built", repro, _step_digest(step))
 
     def _inputs(self, step, ctx: StepContext) -> list[CopyItem]:
         if step.kind != "copy":
@@ -311,6 +313,13 @@ def _write_layer(upper, tmpdir, compression: str, epoch: int, uid_map, gid_map):
     result, path = write_layer_file(upper, tmpdir, compression=compression, epoch=epoch,
                                     uid_map=uid_map, gid_map=gid_map)
     return result, str(path)
+
+
+def _step_digest(step) -> str:
+    from engine.cache import step_dict
+    from specs.canonical import canonical_digest
+
+    return canonical_digest(step_dict(step))
 
 
 def _rootless(executor) -> bool:
@@ -430,7 +439,7 @@ def build_steps(steps, *, store: Store, base_diff_ids: list[str], image_config: 
     for i, step in enumerate(steps):
         if step.kind in ("env", "workdir", "user"):
             ctx = _apply_metadata(ctx, step)
-            outcomes.append(StepOutcome(i, step.kind, None, None, "metadata", step.reproducible))
+            outcomes.append(StepOutcome(i, step.kind, None, None, "metadata", step.reproducible, _step_digest(step)))
             continue
         out = b.step(i, step, parent, ctx)
         outcomes.append(out)

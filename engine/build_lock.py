@@ -3,14 +3,15 @@
 specs/lockfile.py keeps ``steps`` verbatim; its shape is owned here::
 
     "steps": [
-      {"index": 0, "kind": "run", "reproducible": true,
+      {"index": 0, "kind": "run", "reproducible": true, "step": "sha256:<canonical step>",
        "platforms": {"linux/amd64": {"cacheKey": "sha256:..", "diffID": "sha256:..",
                                      "digest": "sha256:..", "size": 123, "mediaType": "..."}}},
       {"index": 1, "kind": "env"},                       # metadata steps make no layer
       ...]
 
-Entries of other platforms are kept when the step at that index is still of the same kind, so
-locking on an amd64 and an arm64 machine fills both.
+Entries of other platforms are kept while this step and every step before it are unchanged
+(same ``step`` digests), so locking on an amd64 and an arm64 machine fills both, and editing a
+step drops the other platforms' stale records from that step on.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ __all__ = ["merge_step_entries", "StepMismatch", "compare_with_lock", "locked_en
 def merge_step_entries(previous: tuple | list, outcomes, platform: str) -> list[dict]:
     """New ``steps`` list: this platform's outcomes (engine.build.StepOutcome) over ``previous``."""
     old = {e.get("index"): e for e in previous if isinstance(e, dict)}
-    out = []
+    out, same_prefix = [], True
     for o in outcomes:
-        entry: dict = {"index": o.index, "kind": o.kind}
+        prev = old.get(o.index) or {}
+        same_prefix = same_prefix and prev.get("step") == o.step_digest and prev.get("kind") == o.kind
+        entry: dict = {"index": o.index, "kind": o.kind, "step": o.step_digest}
         if o.layer is not None:
-            prev = old.get(o.index) or {}
-            plats = dict(prev.get("platforms") or {}) if prev.get("kind") == o.kind else {}
+            plats = dict(prev.get("platforms") or {}) if same_prefix else {}
             plats[platform] = o.lock_entry()
             entry["reproducible"] = bool(o.reproducible)
             entry["platforms"] = dict(sorted(plats.items()))

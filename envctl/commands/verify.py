@@ -18,6 +18,8 @@ def add_parser(sub, name, parents):
     p = sub.add_parser(name, parents=parents, help="check blobs and rebuild steps against envctl.lock",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--no-rebuild", action="store_true", help="only check the locked blobs")
+    p.add_argument("--cache-from", metavar="REF", help="registry build cache holding the locked step layers "
+                   "(default: the spec's cache)")
     return p
 
 
@@ -27,12 +29,12 @@ def run(args) -> int:
 
     out = Output(args.json, args.verbosity)
     project = find_project(args.project, args.file)
-    report = _verify(project, out, rebuild=not args.no_rebuild)
+    report = _verify(project, out, rebuild=not args.no_rebuild, cache_from=args.cache_from)
     out.result(report.to_dict(), _text(report))
     return 0 if report.ok else 1
 
 
-def _verify(project, out, rebuild: bool):
+def _verify(project, out, rebuild: bool, cache_from: str | None = None):
     from engine.errors import EngineError
     from engine.platform import host_platform
     from engine.pull import LayerRef, ensure_layers
@@ -53,7 +55,7 @@ def _verify(project, out, rebuild: bool):
     platform = str(host_platform())
     store = open_store()
     opener = _source_opener(spec.image, project.root, False, out)
-    cache = remote_cache_for(spec, out)
+    cache = remote_cache_for(spec, out, cache_from=cache_from)
     report = VerifyReport(platform)
     with store.store_lock(shared=True):
         out.info("verify: checking every locked blob")

@@ -131,3 +131,31 @@ def test_local_cache_roundtrip(tmp_path):
                         "sha256:" + "3" * 64)
     cache.put(key, layer)
     assert cache.get(key) == layer
+
+
+def test_lock_step_entries_merge_platforms_until_a_step_changes():
+    from engine.build import StepOutcome
+    from engine.build_lock import compare_with_lock, merge_step_entries
+
+    def layer(n):
+        return CachedLayer(f"sha256:{n * 64}", f"sha256:{n * 64}", 1, "application/vnd.oci.image.layer.v1.tar+gzip",
+                           f"sha256:{n * 64}")
+
+    amd = [StepOutcome(0, "run", "sha256:" + "a" * 64, layer("1"), "built", True, "sha256:" + "d" * 64),
+           StepOutcome(1, "env", None, None, "metadata", True, "sha256:" + "e" * 64),
+           StepOutcome(2, "run", "sha256:" + "b" * 64, layer("2"), "built", False, "sha256:" + "f" * 64)]
+    steps = merge_step_entries([], amd, "linux/amd64")
+    assert [sorted(s) for s in steps] == [["index", "kind", "platforms", "reproducible", "step"],
+                                         ["index", "kind", "step"],
+                                         ["index", "kind", "platforms", "reproducible", "step"]]
+    arm = [StepOutcome(o.index, o.kind, o.cache_key, layer("3") if o.layer else None, "built", o.reproducible,
+                       o.step_digest) for o in amd]
+    both = merge_step_entries(steps, arm, "linux/arm64")
+    assert sorted(both[0]["platforms"]) == ["linux/amd64", "linux/arm64"]
+    assert compare_with_lock(both, amd, "linux/amd64") == []
+    # the first step changes: the other platform's records are stale from there on
+    changed = [StepOutcome(0, "run", "sha256:" + "c" * 64, layer("4"), "built", True, "sha256:" + "9" * 64)] + arm[1:]
+    after = merge_step_entries(both, changed, "linux/arm64")
+    assert all(sorted(e.get("platforms", {"linux/arm64": 1})) == ["linux/arm64"] for e in after)
+    (m,) = compare_with_lock(after, [changed[0]], "linux/amd64")
+    assert m.locked is None and m.index == 0
