@@ -111,7 +111,7 @@ class CopyItem:
         rel: project-relative source path, '/'-separated (str) — part of the cache key.
         dest: absolute destination inside the environment (str), normalised.
         kind: ``"file"``, ``"dir"`` or ``"symlink"``.
-        mode: permission bits of the source (int).
+        mode: permission bits of the source without group/other write (int).
     """
 
     source: str
@@ -145,8 +145,9 @@ def _item(root: str, path: str, dest: str) -> CopyItem:
     kind = "dir" if stat.S_ISDIR(st.st_mode) else "symlink" if stat.S_ISLNK(st.st_mode) else "file"
     if kind == "file" and not stat.S_ISREG(st.st_mode):
         raise BuildError(f"copy {os.path.relpath(path, root)}: not a regular file, directory or symlink")
+    # group/other write dropped (docs/spec.md copy.mode): the checkout's umask must not change the layer
     return CopyItem(path, os.path.relpath(path, root).replace(os.sep, "/"), dest, kind,
-                    stat.S_IMODE(st.st_mode))
+                    stat.S_IMODE(st.st_mode) & ~0o022)
 
 
 def _walk_dir(root: str, top: str, dest: str, rules: IgnoreRules) -> list[CopyItem]:

@@ -159,3 +159,10 @@ def test_lock_step_entries_merge_platforms_until_a_step_changes():
     assert all(sorted(e.get("platforms", {"linux/arm64": 1})) == ["linux/arm64"] for e in after)
     (m,) = compare_with_lock(after, [changed[0]], "linux/amd64")
     assert m.locked is None and m.index == 0
+
+
+def test_umask_does_not_change_copy_inputs(tmp_path):
+    root = project(tmp_path)
+    os.chmod(root / "requirements.txt", 0o664)
+    (item,) = collect_copy(root, ["requirements.txt"], "/tmp/")
+    assert item.mode == 0o644
