@@ -175,8 +175,12 @@ class _Host:
 def _error_detail(resp: httpx.Response) -> tuple[str | None, str | None]:
     """(code, message) of the first distribution-spec error in the body, or (None, None)."""
     try:
-        body = resp.read()[:65536]
-        err = (json.loads(body).get("errors") or [{}])[0]
+        if not resp.is_stream_consumed:   # error bodies are small: never read more than 64 KiB
+            length = resp.headers.get("Content-Length", "")
+            if not length.isdigit() or int(length) > 65536:
+                return None, None
+            resp.read()
+        err = (json.loads(resp.content).get("errors") or [{}])[0]
         return err.get("code"), err.get("message")
     except (ValueError, AttributeError, IndexError, TypeError, httpx.HTTPError):
         return None, None
