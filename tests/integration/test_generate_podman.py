@@ -1,0 +1,139 @@
+"""The generated Containerfile, built by `podman build` (an independent builder) from the loopback
+registry, gives the same root filesystem as `envctl up` for the same spec: same paths, types,
+modes, owners, file contents and symlink targets.
+
+The only differences allowed are the mount points each builder's RUN leaves behind (listed in
+ARTIFACTS, and each must be an empty file or directory, so nothing real can hide there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.registry, pytest.mark.needs_root]
+if os.geteuid() != 0:
+    pytest.skip("podman with vfs storage and the overlay mount of envctl's layers need root",
+                allow_module_level=True)
+
+SPEC = """\
+version: 1
+image: {image}
+steps:
+  - run: mkdir -p /opt/app && echo hello > /opt/app/hello && chmod 0640 /opt/app/hello && ln -s hello /opt/app/link
+  - copy: files/ /opt/app/files/
+  - copy: {{src: tool.sh, dest: /usr/local/bin/tool, mode: "0750"}}
+  - env: {{GREETING: "hi $there"}}
+  - workdir: /opt/app
+  - run: |
+      echo "$GREETING $A" > greeting
+      mkdir sub && chmod 0700 sub
+  - run: [/bin/sh, -c, "rm /etc/envctl-test && touch /tmp/made-by-exec"]
+env: {{A: "1"}}
+"""
+# mount points a builder's RUN creates in the image: envctl's runtime binds /etc/hosts and
+# /etc/resolv.conf; buildah binds /etc/hostname and makes /run
+ARTIFACTS = {"envctl": {"/etc/hosts", "/etc/resolv.conf"}, "podman": {"/etc/hostname", "/run"}}
+
+
+def _tree(top: str) -> dict:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    extra = hashlib.sha256(f.read()).hexdigest()
+            elif stat.S_ISLNK(st.st_mode):
+                extra = os.readlink(path)
+            else:
+                extra = ""
+            out["/" + os.path.relpath(path, top)] = (stat.filemode(st.st_mode), st.st_uid, st.st_gid, extra)
+    return out
+
+
+def _envctl_rootfs(home: Path) -> dict:
+    (env_json,) = (home / "envs").glob("*/env.json")
+    lowers = json.loads(env_json.read_text())["rootfs"]["lowerdirs"]
+    mnt = tempfile.mkdtemp(prefix="envctl-gen-mnt-")
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", "ro,lowerdir=" + ":".join(lowers), mnt],
+                   check=True, capture_output=True)
+    try:
+        return _tree(mnt)
+    finally:
+        subprocess.run(["umount", mnt], check=True)
+        os.rmdir(mnt)
+
+
+@pytest.fixture
+def podman():
+    if not shutil.which("podman"):
+        pytest.fail("podman is missing: apt-get install podman (.ci/run installs it)")
+    root = Path(tempfile.mkdtemp(prefix="envctl-pm-"))  # podman wants a short runroot
+    base = ["podman", "--root", str(root / "root"), "--runroot", str(root / "run"), "--cgroup-manager",
+            "cgroupfs", "--events-backend", "file", "--storage-driver", "vfs"]
+
+    def run(*args, cwd=None):
+        r = subprocess.run([*base, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"podman {args[0]} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+        return r.stdout
+
+    try:
+        yield run
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _project(tmp_path: Path, image: str) -> Path:
+    proj = tmp_path / "proj"
+    (proj / "files" / "b").mkdir(parents=True)
+    (proj / "files" / "a.txt").write_text("a\n")
+    (proj / "files" / "b" / "c.txt").write_text("c\n")
+    os.chmod(proj / "files" / "b" / "c.txt", 0o600)
+    (proj / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    (proj / "envctl.yaml").write_text(SPEC.format(image=image))
+    return proj
+
+
+def test_podman_build_of_the_containerfile_matches_envctl_rootfs(test_images, run_envctl, envctl_home,
+                                                                 tmp_path, podman):
+    proj = _project(tmp_path, test_images.refs["single"])
+    for args in (("lock",), ("up",), ("generate", "containerfile")):
+        r = run_envctl(*args, cwd=proj)
+        assert r.returncode == 0, f"envctl {args}: {r.stderr}"
+    text = (proj / "Containerfile").read_text()
+    assert f"FROM {test_images.registry.host}/envctl/busybox@sha256:" in text
+
+    podman("build", "--tls-verify=false", "--network", "none", "-t", "localhost/envctl-gen:test", "-f",
+           "Containerfile", ".", cwd=proj)
+    built = podman("image", "mount", "localhost/envctl-gen:test").strip()
+    theirs, ours = _tree(built), _envctl_rootfs(envctl_home)
+
+    for who, tree in (("envctl", ours), ("podman", theirs)):
+        for path in ARTIFACTS[who]:
+            mode, _, _, extra = tree.pop(path)
+            assert mode.startswith("d") or extra == hashlib.sha256(b"").hexdigest(), f"{who} {path} is not empty"
+    diff = {p: (ours.get(p), theirs.get(p)) for p in set(ours) | set(theirs) if ours.get(p) != theirs.get(p)}
+    assert not diff, "envctl vs podman rootfs differ:\n" + "\n".join(f"{p}: {a} != {b}" for p, (a, b) in sorted(diff.items()))
+    # the steps really ran: content, modes and the whiteout are there
+    assert ours["/opt/app/hello"][0] == "-rw-r-----" and ours["/opt/app/link"][3] == "hello"
+    assert ours["/usr/local/bin/tool"][0] == "-rwxr-x---" and ours["/opt/app/files/b/c.txt"][0] == "-rw-------"
+    assert ours["/opt/app/sub"][0] == "drwx------" and "/etc/envctl-test" not in ours
+    assert "/tmp/made-by-exec" in ours
+    with open(os.path.join(built, "opt/app/greeting")) as f:
+        assert f.read() == "hi $there 1\n"  # ENV quoting kept the literal $ as envctl does
+
+    config = json.loads(podman("image", "inspect", "localhost/envctl-gen:test"))[0]["Config"]
+    assert {"A=1", "GREETING=hi $there"} <= set(config["Env"])
+    assert config["WorkingDir"] == "/workspace" and config["Cmd"] == ["/bin/sh"]
+    spec_digest = next(l for l in text.splitlines() if l.startswith("# spec digest: ")).split(": ")[1]
+    assert config["Labels"]["dev.envctl.spec.digest"] == spec_digest
