@@ -108,6 +108,13 @@ class BuiltinRunner:
         theirs.close()
         try:
             return self._handshake(pid, ours, cgroup)
+        except ContainerError as e:
+            status = _reap(pid)
+            if status is not None and "ended before" in e.message:
+                e.message += f" (setup {_describe(status)})"
+                e.args = (e.message,)
+            ours.close()
+            raise
         except BaseException:
             _kill_wait(pid)
             ours.close()
@@ -121,15 +128,16 @@ class BuiltinRunner:
         if cgroup is not None:
             cgroup.add(pid)
         ctl.send(b"go")
-        msg, _ = _recv(ctl, "PID 1")
-        g = int(msg.split()[1])
-        master = None
-        while True:
-            msg, fds = _recv(ctl, "the command start")
-            if msg == b"pty":
+        # setup sends "pid", PID 1 sends "pty"/"ready"/"started": two senders, so any order
+        g, master, ready = None, None, False
+        while g is None or not ready:
+            msg, fds = _recv(ctl, "the command start" if g else "PID 1")
+            if msg.startswith(b"pid "):
+                g = int(msg.split()[1])
+            elif msg == b"pty":
                 master = fds[0]
             elif msg.startswith(b"ready") or msg.startswith(b"started"):
-                break
+                ready = True
         return Started(pid, g, ctl, master, cgroup)
 
     def _setup_child(self, ctl: socket.socket, ops, wait_start: bool, stdio) -> None:
@@ -199,6 +207,28 @@ def _wrap(e: BaseException) -> ContainerError:
     if isinstance(e, OSError):
         return SyscallError.from_os_error(e)
     return ContainerError(f"environment setup failed: {type(e).__name__}: {e}")
+
+
+def _reap(pid: int, timeout: float = 2.0) -> int | None:
+    """Wait briefly for the setup process; kill it if it lingers. Returns its status or None."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            p, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if p:
+            return status
+        time.sleep(0.005)
+    _kill_wait(pid)
+    return None
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
 
 
 def _kill_wait(pid: int) -> None:

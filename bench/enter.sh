@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Warm entry: `envctl run -- true` on a ready environment vs bwrap, runc run, crun run (where this
+# host's cgroups allow), podman run --rm and `python3 -c pass`, all on the same busybox rootfs.
+# Prints RESULT lines (bench/README.md) and the issue-5 target ratio:
+#   envctl / (python -c pass + bwrap)  -- target <= 2.0
+#
+# Usage: sudo bash bench/enter.sh [--editable]
+#   default     a non-editable install into a temp venv (what users run; the editable import hook
+#               adds ~10 ms); --editable uses .venv/bin/envctl. RUNS=N (default 30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+out=$(mktemp -d /tmp/envctl-bench-enter.XXXXXX)
+cleanup() {
+    [ -n "${PODMAN:-}" ] && $PODMAN rmi -f envctl-bench-busybox >/dev/null 2>&1 || true
+    rm -rf "$out"
+}
+trap cleanup EXIT
+unset PYTHONDONTWRITEBYTECODE  # measure with .pyc files, as an installed envctl has
+
+ENVCTL=.venv/bin/envctl
+if [ "${1:-}" != "--editable" ]; then
+    base=$(.venv/bin/python -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
+    "$base" -m venv "$out/venv"
+    deps=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    site=$("$out/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "$deps" > "$site/zz_envctl_bench_deps.pth"
+    mkdir "$out/src"
+    cp -r pyproject.toml README.md envctl specs engine runtime templates "$out/src/"
+    "$out/venv/bin/python" -m pip install -q --no-deps "$out/src" >/dev/null
+    ENVCTL=$out/venv/bin/envctl
+fi
+PY=$(dirname "$ENVCTL")/python3
+"$PY" -m compileall -q "$(dirname "$ENVCTL")/.." >/dev/null 2>&1 || true
+
+export ENVCTL_HOME=$out/home
+mkdir -p "$out/project"
+PYTHONPATH=$REPO "$PY" - "$out" <<'PY'
+import sys
+from pathlib import Path
+from tests.integration.runtime_env import make_busybox_rootfs, make_env
+out = Path(sys.argv[1])
+make_busybox_rootfs(out / "rootfs")
+make_env(out / "project", out / "rootfs")
+PY
+(cd "$out/project" && "$ENVCTL" run -- true)   # fail early if the environment does not run
+(cd "$out/project" && "$ENVCTL" bundle "$out/bundle" -- true >/dev/null)
+
+cmds=(-n "python3 -c pass" "$PY -c pass"
+      -n "envctl run -- true" "sh -c 'cd $out/project && exec $ENVCTL run -- true'"
+      -n "bwrap true" "bwrap --bind $out/rootfs / --proc /proc --dev /dev --unshare-all --die-with-parent true"
+      -n "runc run" "runc --root $out/runc run --bundle $out/bundle b1")
+if command -v crun >/dev/null && crun --root "$out/crun" run --bundle "$out/bundle" c0 >/dev/null 2>&1; then
+    cmds+=(-n "crun run" "crun --root $out/crun run --bundle $out/bundle c1")
+else
+    echo "crun: not installed or refuses this host's cgroups; skipped"
+fi
+if command -v podman >/dev/null; then
+    PODMAN="podman --root $out/podman/root --runroot $out/podman/run --cgroup-manager cgroupfs --events-backend file"
+    tar -C "$out/rootfs" -c . | $PODMAN import -q - envctl-bench-busybox >/dev/null
+    cmds+=(-n "podman run --rm" "$PODMAN run --rm --network host envctl-bench-busybox true")
+fi
+# the `sh -c cd` wrapper costs ~1 ms; it is measured alone so it can be subtracted
+cmds+=(-n "sh -c cd (wrapper)" "sh -c 'cd $out/project && exec true'")
+
+hyperfine -N -i --warmup 3 --runs "${RUNS:-30}" --export-json "$out/r.json" "${cmds[@]}"
+"$PY" bench/hf_results.py "$out/r.json" "enter-"
+"$PY" - "$out/r.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+ours = r["envctl run -- true"] - r["sh -c cd (wrapper)"]
+base = r["python3 -c pass"] + r["bwrap true"]
+print(f"envctl run -- true: {ours:.1f} ms (median, wrapper subtracted)")
+for k, v in r.items():
+    if k not in ("envctl run -- true", "sh -c cd (wrapper)"):
+        print(f"  vs {k:18s} {v:7.1f} ms   ratio {ours / v:5.2f}")
+print(f"target: envctl / (python -c pass + bwrap) = {ours / base:.2f} (<= 2.0)")
+PY
