@@ -95,10 +95,12 @@ def wait_ready(ready: Readiness | None, spawner, cfg, exited: threading.Event, s
     if ready is None:
         return not exited.is_set()
     deadline = time.monotonic() + ready.timeout
+    step = 0.005      # probe fast first (hot reload latency), back off to ``interval``
     while time.monotonic() < deadline:
         if exited.is_set() or stopping():
             return False
         if probe_once(ready, spawner, cfg):
             return not exited.is_set()
-        exited.wait(ready.interval)
+        exited.wait(min(step, ready.interval))
+        step *= 1.5
     return False
