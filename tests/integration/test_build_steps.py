@@ -117,3 +117,29 @@ def _base_diff(store):
 def test_copy_refuses_paths_outside_project(tmp_path, project):
     with pytest.raises(BuildError, match="leaves the project"):
         build(Store(tmp_path / "s"), project, (Step("copy", src="../x", dest="/x"),), ChrootExecutor())
+
+
+def test_real_overlay_whiteouts_and_opaque_dirs_round_trip(tmp_path, project):
+    """A step that deletes and recreates a lower directory: overlayfs marks it opaque; the layer
+    says .wh..wh..opq; unpacked again (engine.unpack) it hides the lower directory the same way."""
+    from engine.diff import compare, summarize_tree
+    from engine.layers import default_options
+    from engine.unpack import unpack_tar
+    from specs.digest import Digest
+
+    store = Store(tmp_path / "s")
+    steps = (Step("run", run="rm -rf /etc && mkdir /etc && echo only > /etc/only && rm /bin/ls"),)
+    result, _ = build(store, project, steps, ChrootExecutor())
+    members, _ = layer_members(store, result.steps[0].layer)
+    assert {"etc/.wh..wh..opq", "etc/only", "bin/.wh.ls"} <= set(members)
+    upper = store.layer_root(Digest.parse(result.steps[0].layer.chain_id))
+    out = tmp_path / "unpacked"
+    out.mkdir()
+    data = gzip.decompress(store.blob_path(Digest.parse(result.steps[0].layer.digest)).read_bytes())
+    unpack_tar(io.BytesIO(data), out, default_options())
+    a, b = summarize_tree(upper), summarize_tree(out)
+    # whiteout devices: overlayfs makes them mode 0000, the unpacker 0600; both mean "deleted"
+    strip = lambda d: {k: v.__class__(**{**v.__dict__, "xattrs": (), "mtime": 0,  # noqa: E731
+                                         "mode": 0 if v.type == "char" else v.mode}) for k, v in d.items()}
+    assert compare(strip(a), strip(b)) == []
+    assert os.getxattr(out / "etc", "trusted.overlay.opaque") == b"y"
