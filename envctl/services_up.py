@@ -146,7 +146,8 @@ def services_from_spec(spec, *, host: bool = False, project_root: Path | None = 
                                      {"never": "no"}.get(s.restart, s.restart)))
         if s.watch is not None:
             w = s.watch
-            watches[s.name] = ServiceWatch(tuple(w.paths), tuple(w.ignore), w.action, w.debounce_ms / 1000)
+            watches[s.name] = ServiceWatch(tuple(w.paths), tuple(w.ignore), w.action, w.debounce_ms / 1000,
+                                           bool(getattr(w, "gitignore", True)))
     return configs, watches
 
 

@@ -1,7 +1,8 @@
 """Hot reload: connect the project watcher's change sets to the supervisor and to rebuilds.
 
-One :class:`~runtime.watch.WatchRule` per service with a ``watch`` (action ``restart``; action
-``rebuild`` also reruns the environment's steps first; ``none`` only watches), plus one rule for
+One :class:`~runtime.watch.WatchRule` per service with a ``watch`` (action ``restart``;
+``reload`` sends SIGHUP to the service's process group instead; ``rebuild`` also reruns the
+environment's steps first; ``none`` only watches), plus one rule for
 the environment's own inputs (``envctl.yaml``, ``envctl.lock``, files read by ``copy`` steps).
 A change there calls ``rebuild(paths)``; when it returns True every service restarts, when it
 returns False (a broken ``envctl.yaml``: the callback has printed the error) the old services
@@ -10,6 +11,7 @@ keep running.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,14 +29,16 @@ class ServiceWatch:
     Attributes:
         paths: globs relative to the project (tuple of str; empty = every file).
         ignore: globs left out (tuple of str).
-        action: ``"restart" | "rebuild" | "none"``.
+        action: ``"restart" | "reload" | "rebuild" | "none"``.
         debounce: seconds (float, default 0.1).
+        gitignore: False also reports files that ``.gitignore`` lists.
     """
 
     paths: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     action: str = "restart"
     debounce: float = 0.1
+    gitignore: bool = True
 
 
 def describe_change(cs: ChangeSet) -> str:
@@ -66,8 +70,8 @@ class Reloader:
         self.supervisor = supervisor
         self.watches = watches
         self.rebuild = rebuild
-        rules = [WatchRule(name, tuple(w.paths), tuple(w.ignore), w.debounce)
-                 for name, w in watches.items() if w.action in ("restart", "rebuild", "none")]
+        rules = [WatchRule(name, tuple(w.paths), tuple(w.ignore), w.debounce, w.gitignore)
+                 for name, w in watches.items()]
         if rebuild is not None and rebuild_paths:
             rules.append(WatchRule(REBUILD_RULE, tuple(rebuild_paths), debounce=0.2, gitignore=False))
         self.change_sets = 0
@@ -91,6 +95,9 @@ class Reloader:
             return
         action = self.watches[cs.rule].action
         if action == "none":
+            return
+        if action == "reload":
+            self.supervisor.signal([cs.rule], signal.SIGHUP, reason=why)
             return
         if action == "rebuild" and self.rebuild is not None and not self.rebuild(cs.paths):
             return

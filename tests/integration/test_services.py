@@ -326,3 +326,15 @@ def test_rebuild_rule_and_broken_spec_keep_services(stack, project):
     ok["value"] = True
     (project / "requirements.txt").write_text("flask\n")
     wait_until(lambda: stack.st("web")["restarts"] == 1, what="restart after rebuild")
+
+
+def test_reload_action_sends_sighup_instead_of_restarting(stack, project):
+    code = ("import signal, time\n"
+            "signal.signal(signal.SIGHUP, lambda *a: print('reloaded', flush=True))\n"
+            "print('up', flush=True)\n"
+            "while True: time.sleep(1)\n")
+    stack.start([ServiceConfig("web", (PY, "-c", code))], {"web": ServiceWatch(action="reload")})
+    wait_until(lambda: "up" in stack.logtext("web"), what="handler installed")
+    (project / "src" / "app.py").write_text("x = 2\n")
+    wait_until(lambda: "reloaded" in stack.logtext("web"), what="SIGHUP handled")
+    assert stack.settled()["restarts"] == 0
