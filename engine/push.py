@@ -227,7 +227,7 @@ class Pusher:
 
     def ensure_scheme(self) -> None:
         """Probe ``/v2/`` once so write requests know http vs https (loopback/insecure hosts)."""
-        resp = self._host.fetch("GET", "/v2/", {}, "api version check")
+        resp = self._host.fetch("GET", "/v2/", {}, f"push to {self.repository}")
         resp.close()
 
 
