@@ -36,7 +36,10 @@ import errno
 import os
 import shutil
 import stat
+import sys
 import tarfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -58,6 +61,8 @@ WH_OPAQUE = ".wh..wh..opq"
 _O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_LINKS = 40
 _SMALL = 1 << 20
+_PARALLEL_MAX = 256 << 10   # files up to this size are handed to a worker thread with their data
+_IN_FLIGHT = 128            # at most this many queued files (bounds memory to ~32 MiB)
 
 
 @dataclass
@@ -71,6 +76,8 @@ class UnpackOptions:
             complete); used only for hardlinks into lower layers and implicit parent directories.
         warn: callable receiving one-line warnings.
         what: the layer named in errors, e.g. ``layer sha256:ab12..``.
+        workers: threads creating regular files (0: ``ENVCTL_UNPACK_WORKERS`` or 1 = inline;
+            measured slower on this 2-core machine under load, see docs/store.md).
     """
 
     rootless: bool = False
@@ -78,6 +85,7 @@ class UnpackOptions:
     lowers: Callable[[], list[Path]] | None = None
     warn: Callable[[str], None] = lambda msg: None
     what: str = "layer"
+    workers: int = 0
 
 
 @dataclass
@@ -130,6 +138,7 @@ class _Root:
         self.fd = os.open(self.path, _O_PATH_DIR)
         self.what = what
         self._cache: dict[str, int] = {}
+        self._inos: dict[int, int] = {}
         self._on_mkdir = on_mkdir
         self._openat2 = _sys is not None and _probe_openat2(self.fd)
 
@@ -142,6 +151,14 @@ class _Root:
         for fd in self._cache.values():
             os.close(fd)
         self._cache.clear()
+        self._inos.clear()
+
+    def ino(self, fd: int) -> int:
+        """Inode number of a directory fd from :meth:`dir_fd` (cached)."""
+        ino = self._inos.get(fd)
+        if ino is None:
+            ino = self._inos[fd] = os.fstat(fd).st_ino
+        return ino
 
     def dir_fd(self, parts: list[str], create: bool) -> int:
         """An O_PATH fd of directory ``parts`` resolved inside the root (cached; do not close)."""
@@ -225,6 +242,18 @@ class _Root:
         return fd
 
 
+def _current_umask() -> int:
+    """The process umask without changing it (os.umask would race with other threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o777  # unknown: every file gets its explicit fchmod
+
+
 def _probe_openat2(root_fd: int) -> bool:
     try:
         os.close(_sys.openat2(root_fd, ".", _O_PATH_DIR, 0, _sys.RESOLVE_IN_ROOT))
@@ -295,9 +324,23 @@ class _Unpacker:
         self.whiteouts: set[str] = set()
         self.root = _Root(dest, opts.what, self._implicit_dir)
         self._warned: set[str] = set()
+        self._warn_lock = threading.Lock()
+        # directories stay 0700 (no setgid) until finish_dirs, so a new file's owner is our ids
+        self._ids = (os.geteuid(), os.getegid())
+        self._umask = _current_umask()
+        workers = opts.workers or int(os.environ.get("ENVCTL_UNPACK_WORKERS", "1"))
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="envctl-unpack") if workers > 1 else None
+        self._slots = threading.BoundedSemaphore(_IN_FLIGHT)
+        self.pending: dict[tuple[int, str], Future] = {}
+        self.pending_paths: set[str] = set()
 
     # ---- driver
     def run(self, stream: BinaryIO) -> UnpackStats:
+        # Workers need the GIL back after every syscall while this thread parses the tar; at the
+        # default 5 ms switch interval they convoy behind it and parallelism makes things slower.
+        old_interval = sys.getswitchinterval()
+        if self.pool:
+            sys.setswitchinterval(min(old_interval, 0.0002))
         try:
             with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tf:
                 for m in tf:
@@ -309,15 +352,41 @@ class _Unpacker:
                             raise  # the source failed, not the filesystem
                         raise UnsafeLayer(f"unpack {self.what}: entry {m.name!r}: "
                                           f"{e.strerror or e}") from e
+            self.barrier()
             self.finish_dirs()
         except tarfile.TarError as e:
             raise UnsafeLayer(f"unpack {self.what}: not a valid tar archive: {e}") from e
         finally:
+            if self.pool:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                sys.setswitchinterval(old_interval)
             self.root.close()
         return self.stats
 
+    # ---- parallel file creation
+    # Regular files (most entries) are created by worker threads: file creation latency, not CPU,
+    # is the floor of unpacking (issue 4). Ordering is kept where it matters: an entry whose path,
+    # or a prefix of it, is still queued waits for the queue (``barrier``), and so do removals,
+    # hardlinks, whiteouts and devices. Workers get their own dup of the parent fd.
+    def barrier(self) -> None:
+        """Wait for every queued file; re-raise the first worker failure."""
+        pending, self.pending = self.pending, {}
+        self.pending_paths.clear()
+        for fut in pending.values():
+            fut.result()
+
+    def _conflicts(self, parts: list[str]) -> bool:
+        if not self.pending_paths:
+            return False
+        return any(_join(parts[:i]) in self.pending_paths for i in range(1, len(parts) + 1))
+
+    def _queued(self, parent: int, name: str) -> bool:
+        return bool(self.pending) and (self.root.ino(parent), name) in self.pending
+
     def warn_once(self, key: str, msg: str) -> None:
-        if key not in self._warned:
+        with self._warn_lock:
+            if key in self._warned:
+                return
             self._warned.add(key)
             self.stats.warnings.append(msg)
             self.opts.warn(msg)
@@ -332,9 +401,14 @@ class _Unpacker:
             self._xattrs_path(self.root.fd, ".", m, is_link=False)
             return
         name = parts[-1]
+        if self.pending and (self._conflicts(parts) or not (m.isreg() or m.isdir() or m.issym())
+                             or name.startswith(WH_PREFIX)):
+            self.barrier()
         if name.startswith(WH_PREFIX):
             return self.whiteout(parts)
         parent = self.root.dir_fd(parts[:-1], create=True)
+        if self._queued(parent, name):
+            self.barrier()
         if m.isdir():
             self.mkdir(parent, parts, m)
         elif m.islnk():
@@ -366,6 +440,7 @@ class _Unpacker:
         if stat.S_ISDIR(st.st_mode):
             if want_dir:
                 return True
+            self.barrier()
             shutil.rmtree(name, dir_fd=parent)
             prefix = _join(parts)
             self.dirs = {k: v for k, v in self.dirs.items() if k != prefix and not k.startswith(prefix + "/")}
@@ -391,8 +466,20 @@ class _Unpacker:
     def regular(self, tf, parent: int, parts: list[str], m: tarfile.TarInfo) -> None:
         name = parts[-1]
         self.replace(parent, parts, want_dir=False)
+        if self.pool is not None and m.size <= _PARALLEL_MAX:
+            data = tf.extractfile(m).read() if m.size else b""
+            self.stats.bytes += m.size
+            self._slots.acquire()
+            try:
+                fut = self.pool.submit(self._create_job, os.dup(parent), name, data, m)
+            except BaseException:
+                self._slots.release()
+                raise
+            self.pending[(self.root.ino(parent), name)] = fut
+            self.pending_paths.add(_join(parts))
+            return
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=parent)
+                     m.mode & 0o777, dir_fd=parent)
         try:
             if m.size:
                 src = tf.extractfile(m)
@@ -405,6 +492,23 @@ class _Unpacker:
             self.meta_fd(fd, m)
         finally:
             os.close(fd)
+
+    def _create_job(self, parent: int, name: str, data: bytes, m: tarfile.TarInfo) -> None:
+        """Worker: create one regular file in ``parent`` (an fd this job owns and closes)."""
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         m.mode & 0o777, dir_fd=parent)
+            try:
+                if data:
+                    self._write_all(fd, data)
+                self.meta_fd(fd, m)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise UnsafeLayer(f"unpack {self.what}: entry {m.name!r}: {e.strerror or e}") from e
+        finally:
+            os.close(parent)
+            self._slots.release()
 
     @staticmethod
     def _write_all(fd: int, data: bytes) -> None:
@@ -515,10 +619,11 @@ class _Unpacker:
         if self.opts.rootless:
             if m.uid or m.gid:
                 os.setxattr(fd, ROOTLESS_XATTR, rootless_owner_xattr(m.uid, m.gid))
-        else:
+        elif (m.uid, m.gid) != self._ids:  # new files are ours already: skip the syscall
             os.fchown(fd, m.uid, m.gid)
         self._xattrs(lambda k, v: os.setxattr(fd, k, v), m, is_link=False)
-        os.fchmod(fd, m.mode & 0o7777)
+        if m.mode & 0o7777 != m.mode & 0o777 & ~self._umask:  # created with mode & ~umask
+            os.fchmod(fd, m.mode & 0o7777)
         os.utime(fd, (m.mtime, m.mtime))
 
     def meta_path(self, parent: int, name: str, m: tarfile.TarInfo, is_link: bool) -> None:

@@ -26,6 +26,13 @@ needs_root = pytest.mark.skipif(not ROOT, reason="ownership/devices/trusted xatt
 OPQ = {"trusted.overlay.opaque": b"y", "user.overlay.opaque": b"y"}
 
 
+@pytest.fixture(autouse=True, params=["1", "3"], ids=["inline", "3workers"])
+def unpack_workers(request, monkeypatch):
+    """Every case runs with inline file creation and with the parallel worker path."""
+    monkeypatch.setenv("ENVCTL_UNPACK_WORKERS", request.param)
+    return request.param
+
+
 @pytest.fixture
 def world(tmp_path):
     """(store, outside dir) — the outside dir is a sentinel tree that must never change."""
