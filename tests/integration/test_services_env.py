@@ -21,7 +21,7 @@ from envctl.services_up import _detach, services_status, stop_services
 from runtime.state import is_alive, read_state
 from tests.integration.runtime_env import make_busybox_rootfs, make_env
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the busybox environment test runs as root (CI)")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the busybox environment test runs as root (CI)")
 
 
 def wait_until(pred, timeout=20.0, what="condition"):
@@ -58,6 +58,7 @@ services:
 """
 
 
+@needs_root
 def test_busybox_http_service_reloads_inside_the_environment(tmp_path, run_envctl):
     project = tmp_path / "proj"
     (project / "www").mkdir(parents=True)
@@ -98,3 +99,59 @@ def test_busybox_http_service_reloads_inside_the_environment(tmp_path, run_envct
     assert services_status(d)[0]["state"] == "stopped"
     assert read_state(d) is None or not is_alive(read_state(d))
     assert get(port) == ""
+
+
+FOREGROUND = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from envctl.output import Output
+from envctl.project import find_project
+from envctl.services_session import ServicesSession
+sys.exit(ServicesSession(find_project(sys.argv[2]), Output(), host=True).run())
+"""
+
+
+def test_foreground_session_streams_prefixed_output_and_stops_on_ctrl_c(tmp_path):
+    """``envctl up`` in the foreground (services as host processes): prefixed output, Ctrl-C."""
+    import signal
+    import subprocess
+
+    from envctl.commands._enter import env_dir
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    pidfile = tmp_path / "pid"
+    (project / "envctl.yaml").write_text(
+        "version: 1\nimage: busybox\nservices:\n"
+        f"  api:\n    command: echo api up; echo $$ > {pidfile}; exec sleep 600\n"
+        "    watch: {paths: ['*.txt']}\n")
+    script = tmp_path / "fg.py"
+    script.write_text(FOREGROUND)
+    p = subprocess.Popen([sys.executable, str(script), str(Path(__file__).resolve().parents[2]), str(project)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    d = env_dir(project / "envctl.yaml")
+    try:
+        wait_until(lambda: (services_status(d) or [{}])[0].get("state") == "running"
+                   and json_watching(d), what="service running")
+        (project / "a.txt").write_text("x")
+        wait_until(lambda: services_status(d)[0]["restarts"] == 1, what="restart")
+        svc_pid = int(pidfile.read_text())
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert out.count("api    | api up") == 2                  # plain prefix when not a terminal
+    assert "api    | [envctl]" in out and "restarting (a.txt changed)" in out
+    assert not os.path.exists(f"/proc/{svc_pid}")
+    assert services_status(d)[0]["state"] == "stopped"
+
+
+def json_watching(d) -> bool:
+    import json
+
+    try:
+        return bool(json.loads((d / "services" / "status.json").read_text()).get("watching"))
+    except (OSError, ValueError):
+        return False
