@@ -38,10 +38,13 @@ def merge_step_entries(previous: tuple | list, outcomes, platform: str) -> list[
     return out
 
 
-def locked_entry(lock_steps, index: int, platform: str) -> dict | None:
-    """The locked per-platform record of step ``index``, or None."""
+def locked_entry(lock_steps, index: int, platform: str, step_digest: str | None = None) -> dict | None:
+    """The locked per-platform record of step ``index``, or None (also when the lock's record is
+    of another step definition: ``step_digest`` given and different)."""
     for e in lock_steps:
         if isinstance(e, dict) and e.get("index") == index:
+            if step_digest and e.get("step") and e["step"] != step_digest:
+                return None
             return (e.get("platforms") or {}).get(platform)
     return None
 
@@ -72,7 +75,7 @@ def compare_with_lock(lock_steps, outcomes, platform: str) -> list[StepMismatch]
     for o in outcomes:
         if o.layer is None:
             continue
-        locked = locked_entry(lock_steps, o.index, platform)
+        locked = locked_entry(lock_steps, o.index, platform, o.step_digest)
         if locked is None or locked.get("diffID") != o.layer.diff_id:
             out.append(StepMismatch(o.index, o.kind, bool(o.reproducible), locked, o.lock_entry()))
     return out

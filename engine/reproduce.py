@@ -185,7 +185,7 @@ def rebuild_and_compare(steps, lock_steps, *, store: Store, platform: str, base_
         for o in result.steps:
             if o.layer is None:
                 continue
-            locked = locked_entry(lock_steps, o.index, platform)
+            locked = locked_entry(lock_steps, o.index, platform, o.step_digest)
             m = differing.get(o.index)
             if m is None:
                 checks.append(StepCheck(o.index, o.kind, "ok", o.reproducible, locked["diffID"], o.layer.diff_id))
