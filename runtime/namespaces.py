@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import socket
 import struct
-import subprocess
 
 from runtime import _sys
 from runtime.errors import SyscallError, UnsupportedHost
@@ -55,6 +53,9 @@ def write_id_maps(pid: int, uid_maps, gid_maps) -> None:
     if os.geteuid() == 0 or (_is_self_only(uid_maps, os.getuid()) and _is_self_only(gid_maps, os.getgid())):
         _write_direct(pid, uid_maps, gid_maps, deny_setgroups=os.geteuid() != 0)
         return
+    import shutil
+    import subprocess
+
     for tool, maps in (("newgidmap", gid_maps), ("newuidmap", uid_maps)):
         exe = shutil.which(tool) or f"/usr/bin/{tool}"
         if not os.path.exists(exe):

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
-import subprocess
 from pathlib import Path
 
 from runtime import _sys
@@ -243,6 +241,8 @@ class ExternalRunner:
     """Run a bundle with an installed OCI runtime (``runc``/``crun``) — same config.json."""
 
     def __init__(self, name: str):
+        import shutil
+
         self.name = name
         self.exe = shutil.which(name)
         if not self.exe:
@@ -254,6 +254,8 @@ class ExternalRunner:
         if root:
             argv += ["--root", str(root)]
         argv += ["run", "--bundle", str(bundle), container_id]
+        import subprocess  # only here: ~4 ms of imports the builtin warm path does not pay
+
         return subprocess.run(argv).returncode
 
 
