@@ -58,12 +58,15 @@ fi
 if command -v podman >/dev/null; then
     PODMAN="podman --root $out/podman/root --runroot $out/podman/run --cgroup-manager cgroupfs --events-backend file"
     tar -C "$out/rootfs" -c . | $PODMAN import -q - envctl-bench-busybox >/dev/null
-    cmds+=(-n "podman run --rm" "$PODMAN run --rm --network host envctl-bench-busybox true")
+    # podman's default NOFILE/NPROC exceed this host's hard limits (runc then fails with EPERM)
+    lim="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=$(ulimit -Hu):$(ulimit -Hu)"
+    $PODMAN run --rm --network host $lim envctl-bench-busybox true
+    cmds+=(-n "podman run --rm" "$PODMAN run --rm --network host $lim envctl-bench-busybox true")
 fi
 # the `sh -c cd` wrapper costs ~1 ms; it is measured alone so it can be subtracted
 cmds+=(-n "sh -c cd (wrapper)" "sh -c 'cd $out/project && exec true'")
 
-hyperfine -N -i --warmup 3 --runs "${RUNS:-30}" --export-json "$out/r.json" "${cmds[@]}"
+hyperfine -N --warmup 3 --runs "${RUNS:-30}" --export-json "$out/r.json" "${cmds[@]}"
 "$PY" bench/hf_results.py "$out/r.json" "enter-"
 "$PY" - "$out/r.json" <<'PY'
 import json, sys
