@@ -322,6 +322,8 @@ def _ready(ctx: _Ctx, value, path: tuple) -> Ready | None:
     elif http is not None and http.startswith("/") and port is None:
         ctx.err(path + ("http",), f"the path {http} needs a port", hint="add 'port: N' next to 'http:'")
     elif port is None and http is None and command is None:
+        if value:  # {} is reported by the schema (minProperties)
+            ctx.err(path, "needs a check: port, http or command", hint="e.g. ready: {port: 8000}")
         return None
     kind = "command" if command is not None else "http" if http is not None else "port"
     return Ready(kind, port=port, http=http, command=command,

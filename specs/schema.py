@@ -205,7 +205,7 @@ def _simple_message(err, doc, path) -> str:
         dup = next((x for i, x in enumerate(inst) if x in inst[:i]), None)
         return f"lists {dup!r} more than once"
     if kind == "minProperties":
-        return f"needs one of {', '.join(err.schema.get('properties', {}))}"
+        return err.schema.get("x-message") or f"needs one of {', '.join(err.schema.get('properties', {}))}"
     return err.message
 
 
@@ -226,13 +226,14 @@ def _explain_unknown(err, path):
 
 
 def _branch_applies(branch: dict, inst) -> bool:
+    """Did the user evidently mean this branch? By type when it has one (string vs mapping
+    forms), else by its key (the step kinds: the branch requiring ``run`` for a run step)."""
+    t = branch.get("type")
+    if t is not None:
+        return any(_is_type(inst, x) for x in (t if isinstance(t, list) else [t]))
     if "required" in branch:
         return isinstance(inst, dict) and all(k in inst for k in branch["required"])
-    t = branch.get("type")
-    if t is None:
-        return True
-    types = t if isinstance(t, list) else [t]
-    return any(_is_type(inst, x) for x in types)
+    return True
 
 
 def _is_type(inst, t: str) -> bool:
@@ -246,8 +247,8 @@ def _explain_branches(err, doc, path):
     branches = err.validator_value
     inst = err.instance
     applicable = [i for i, b in enumerate(branches) if _branch_applies(b, inst)]
-    keyed = [b["required"][0] for b in branches if "required" in b]
-    if keyed and isinstance(inst, dict) and len(applicable) != 1:
+    keyed = [b["required"][0] for b in branches if "required" in b and "type" not in b]
+    if keyed and len(keyed) == len(branches) and isinstance(inst, dict) and len(applicable) != 1:
         present = [k for k in keyed if k in inst]
         if present:
             msg = f"a step has exactly one of {', '.join(keyed)}; this one has {' and '.join(present)}"

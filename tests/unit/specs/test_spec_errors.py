@@ -256,3 +256,17 @@ def test_null_env_value_says_how_to_write_empty():
 def test_integral_float_version_is_checked_too():
     assert one("version: 2.0\nimage: debian\n")[3] == "version 2.0 is newer than this envctl understands (newest: 1)"
     assert parse_spec("version: 1.0\nimage: debian\nresources: {pids: 10.0}\n").resources.pids == 10
+
+
+def test_mapping_forms_missing_keys_and_typos_inside_branches():
+    text = HEAD + ("steps:\n  - run: x\n    reproducable: false\n  - copy: {src: a}\n  - {}\n"
+                   "mounts: [{source: x}]\nservices:\n  web:\n    command: x\n    ready: {}\n"
+                   "  w2: {command: x, ready: {timeout: 5s}}\n")
+    assert errors(text) == [
+        (5, 5, "steps[0].reproducable", "unknown key 'reproducable' (did you mean 'reproducible'?)"),
+        (6, 11, "steps[1].copy", "missing required key 'dest'"),
+        (7, 5, "steps[2]", "a step needs one of run, copy, env, workdir, user"),
+        (8, 10, "mounts[0]", "missing required key 'target'"),
+        (12, 12, "services.web.ready", "needs a check: port, http or command"),
+        (13, 27, "services.w2.ready", "needs a check: port, http or command"),
+    ]
