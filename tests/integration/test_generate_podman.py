@@ -38,6 +38,7 @@ steps:
       mkdir sub && chmod 0700 sub
   - run: [/bin/sh, -c, "rm /etc/envctl-test && touch /tmp/made-by-exec"]
 env: {{A: "1"}}
+resources: {{memory: 256MiB, cpus: 0.5, pids: 200}}
 """
 # mount points a builder's RUN creates in the image: envctl's runtime binds /etc/hosts and
 # /etc/resolv.conf; buildah binds /etc/hostname and makes /run
@@ -137,3 +138,36 @@ def test_podman_build_of_the_containerfile_matches_envctl_rootfs(test_images, ru
     assert config["WorkingDir"] == "/workspace" and config["Cmd"] == ["/bin/sh"]
     spec_digest = next(l for l in text.splitlines() if l.startswith("# spec digest: ")).split(": ")[1]
     assert config["Labels"]["dev.envctl.spec.digest"] == spec_digest
+
+
+def test_pushed_image_in_devcontainer_and_k8s_runs_in_podman(test_images, run_envctl, tmp_path, podman):
+    """`envctl push`, then devcontainer.json/k8s with --image: podman runs what they describe."""
+    proj = _project(tmp_path, test_images.refs["single"])
+    registry = test_images.registry
+    assert run_envctl("lock", cwd=proj).returncode == 0
+    r = run_envctl("push", f"{registry.host}/envctl/generated:dev", "--json", cwd=proj)
+    assert r.returncode == 0, r.stderr
+    pushed = json.loads(r.stdout)["pushed"]
+    for target in ("devcontainer", "k8s"):
+        r = run_envctl("generate", target, "--image", pushed, cwd=proj)
+        assert r.returncode == 0, r.stderr
+    from envctl.generate.devcontainer import strip_comments
+
+    dc = json.loads(strip_comments((proj / ".devcontainer" / "devcontainer.json").read_text()))
+    assert dc["image"] == pushed and "postCreateCommand" not in dc
+    assert dc["runArgs"] == ["--memory=268435456b", "--cpus=0.5", "--pids-limit=200"]
+    # what the devcontainer CLI does with these keys, done with podman by hand
+    env = [a for k, v in dc["containerEnv"].items() for a in ("-e", f"{k}={v}")]
+    mount = dc["workspaceMount"].replace("${localWorkspaceFolder}", str(proj))
+    # (the ulimits: this sandbox's hard limits are below podman's defaults; as in test_build_export_push)
+    out = podman("run", "--rm", "--tls-verify=false", "--network", "none", "--ulimit", "nofile=1024:1024",
+                 "--ulimit", "nproc=1024:1024", *dc.get("runArgs", []), *env,
+                 "--mount", mount, "-w", dc["workspaceFolder"], pushed, "/bin/sh", "-c",
+                 'cat /opt/app/greeting; echo "$GREETING"; pwd; ls envctl.yaml')
+    assert out.splitlines() == ["hi $there 1", "hi $there", "/workspace", "envctl.yaml"]
+    import yaml
+
+    pod = yaml.safe_load((proj / "k8s" / "envctl.yaml").read_text())
+    (c,) = pod["spec"]["containers"]
+    assert c["image"] == pushed and c["workingDir"] == "/workspace"
+    assert {"name": "GREETING", "value": "hi $there"} in c["env"]
