@@ -101,9 +101,11 @@ def _lock(project, spec, out, locked: bool, frozen: bool):
     return lock, data, True
 
 
-def _image_config(store: Store, plat, opener) -> dict:
-    """The image config (verified; fetched when missing) and the manifest kept beside it."""
-    source = None
+def _image_config(store: Store, plat, opener) -> tuple[dict, int]:
+    """The image config (verified; fetched when missing) and the manifest kept beside it.
+
+    Returns (config dict, bytes downloaded)."""
+    source, fetched = None, 0
     try:
         for desc, is_manifest in ((plat.manifest, True), (plat.config, False)):
             if store.has_blob(desc.digest):
@@ -112,8 +114,10 @@ def _image_config(store: Store, plat, opener) -> dict:
             if is_manifest:
                 raw, _ = source.get_manifest(desc.digest)
                 store.put_bytes(raw, desc.digest)
+                fetched += len(raw)
             else:
-                store.fetch_blob(source, desc.digest, desc.size, what=f"config {desc.digest}")
+                fetched += store.fetch_blob(source, desc.digest, desc.size,
+                                            what=f"config {desc.digest}").downloaded
     finally:
         if source is not None:
             source.close()
@@ -125,7 +129,7 @@ def _image_config(store: Store, plat, opener) -> dict:
     if diff_ids != plat.diff_ids():
         raise LockError(f"envctl.lock layers do not match the image config {plat.config.digest}: "
                         f"diffIDs differ", hint="regenerate the lock with 'envctl lock --update'")
-    return config
+    return config, fetched
 
 
 def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> EnvInfo:
@@ -153,9 +157,10 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> En
     store = open_store()
     opener = _source_opener(spec.image, project.root, frozen, out)
     with store.store_lock(shared=True):
-        config = _image_config(store, plat, opener)
+        config, fetched = _image_config(store, plat, opener)
         layers = [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers]
         report = ensure_layers(store, opener, layers, warn=out.warn)
+        report.downloaded_bytes += fetched
         lowerdirs, chain, steps = _build_steps(store, spec, project, config, report, out)
         if steps:  # issue 6: per-step cacheKey/diffID/digest into envctl.lock "steps" (envctl/steps.py)
             from envctl.steps import record_steps
