@@ -72,13 +72,17 @@ def describe_value(doc: Document, path, value) -> str:
     return f"{json_type_name(value)} ({value!r})"
 
 
-def _quote_hint(doc: Document, path) -> str | None:
+def _quote_hint(doc: Document, path, schema: dict) -> str | None:
+    """'quote it' advice, only when the quoted text would be valid where it stands."""
+    from specs.schema_fast import is_valid
+
     scalar = doc.locations.scalar(path)
     if scalar is None:
         return None
-    if scalar.kind == "null":
-        return 'write "" for an empty string'
-    return f'quote it: "{scalar.raw}"'
+    text = "" if scalar.kind == "null" else scalar.raw
+    if not is_valid(text, schema, load_schema()):
+        return None
+    return 'write "" for an empty string' if scalar.kind == "null" else f'quote it: "{scalar.raw}"'
 
 
 def validate_document(doc: Document) -> dict:
@@ -167,15 +171,12 @@ def _explain(err, doc: Document):
 
 
 def _maybe_quote(err, doc, path):
-    expected = err.schema.get("type")
-    wants_string = expected == "string" or (isinstance(expected, list) and "string" in expected)
-    scalar = doc.locations.scalar(path)
-    if "enum" in err.schema and scalar is not None and scalar.raw in err.schema["enum"]:
-        wants_string = True
-    return _quote_hint(doc, path) if wants_string else None
+    return _quote_hint(doc, path, err.schema)
 
 
 def _type_message(err, doc, path) -> str:
+    if err.schema.get("x-message"):
+        return f"{err.schema['x-message']}, got {describe_value(doc, path, err.instance)}"
     expected = err.validator_value
     if isinstance(expected, list):
         expected = "string" if "string" in expected else expected[0]
@@ -248,6 +249,8 @@ def _explain_branches(err, doc, path):
     inst = err.instance
     applicable = [i for i, b in enumerate(branches) if _branch_applies(b, inst)]
     keyed = [b["required"][0] for b in branches if "required" in b and "type" not in b]
+    if keyed and len(keyed) == len(branches) and not isinstance(inst, dict):
+        return  # not a mapping at all: the schema's own "type" error says so
     if keyed and len(keyed) == len(branches) and isinstance(inst, dict) and len(applicable) != 1:
         present = [k for k in keyed if k in inst]
         if present:
@@ -264,7 +267,7 @@ def _explain_branches(err, doc, path):
     if len(applicable) != 1:
         msg = err.schema.get("x-message") or "expected " + " or ".join(
             _TYPE_PHRASE.get(b.get("type"), "a value") for b in branches if isinstance(b.get("type"), str))
-        yield path, f"{msg}, got {describe_value(doc, path, inst)}", False, _quote_hint(doc, path)
+        yield path, f"{msg}, got {describe_value(doc, path, inst)}", False, _quote_hint(doc, path, err.schema)
         return
     for sub in err.context:
         if sub.relative_schema_path and sub.relative_schema_path[0] == applicable[0]:

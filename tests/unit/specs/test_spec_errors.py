@@ -122,7 +122,8 @@ def test_yaml11_in_step_env_and_copy_mode():
     text = HEAD + "steps:\n  - env: {DEBUG: off}\n  - copy: {src: a, dest: /b, mode: 0644}\n"
     assert errors(text) == [
         (4, 18, "steps[0].env.DEBUG", 'expected a string, got a boolean: YAML 1.1 reads `off` as false; quote it: "off"'),
-        (5, 36, "steps[1].copy.mode", 'expected a string, got a number: YAML 1.1 reads `0644` as 420; quote it: "0644"'),
+        (5, 36, "steps[1].copy.mode",
+         'expected octal permission bits such as "0644", got a number: YAML 1.1 reads `0644` as 420; quote it: "0644"'),
     ]
 
 
@@ -270,3 +271,12 @@ def test_mapping_forms_missing_keys_and_typos_inside_branches():
         (12, 12, "services.web.ready", "needs a check: port, http or command"),
         (13, 27, "services.w2.ready", "needs a check: port, http or command"),
     ]
+
+
+def test_quote_advice_only_when_the_quoted_text_would_be_valid():
+    assert errors(HEAD + "workdir: 5\nsteps:\n  - apt-get install x\n") == [
+        (3, 10, "workdir", "expected an absolute path (starting with /), got a number (5)"),
+        (5, 5, "steps[0]", "expected a step such as `run: CMD` or `copy: SRC DEST`, got a string ('apt-get install x')"),
+    ]
+    assert one("version: 1\nimage: 2024-01-01\n") == (
+        2, 8, "image", 'expected a string, got a date (2024-01-01); quote it: "2024-01-01"')
