@@ -1,0 +1,73 @@
+"""End to end through the real workflow: an OCI image layout (made with umoci from a busybox
+rootfs) -> ``envctl run`` brings the environment up (lock, unpack, overlay plan in env.json) and
+enters it; the warm second run imports no YAML/HTTP/template library; runc runs the same
+environment; rootless uses overlay with userxattr."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.integration.runtime_env import make_busybox_rootfs
+from tests.integration.runtime_fixtures import root_env, rt_env  # noqa: F401 (fixtures)
+
+HEAVY = ("yaml", "httpx", "jinja2", "watchdog", "zstandard", "jsonschema")
+
+
+@pytest.fixture(scope="module")
+def oci_layout():
+    if not shutil.which("umoci"):
+        pytest.skip("umoci not installed (.ci/run installs it)")
+    base = Path(tempfile.mkdtemp(prefix="envctl-layout-"))  # pytest's tmp is 0700: the rootless user reads this
+    os.chmod(base, 0o755)
+    layout, bundle = base / "L", base / "B"
+    subprocess.run(["umoci", "init", "--layout", str(layout)], check=True)
+    subprocess.run(["umoci", "new", "--image", f"{layout}:bb"], check=True)
+    subprocess.run(["umoci", "unpack", "--image", f"{layout}:bb", str(bundle)], check=True, capture_output=True)
+    shutil.rmtree(bundle / "rootfs")
+    make_busybox_rootfs(bundle / "rootfs")
+    subprocess.run(["umoci", "repack", "--image", f"{layout}:bb", str(bundle)], check=True)
+    for root, dirs, files in os.walk(layout):
+        for n in dirs + files:
+            p = os.path.join(root, n)
+            os.chmod(p, os.stat(p).st_mode | 0o005 | (0o001 if os.path.isdir(p) else 0))
+    yield layout
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_cold_then_warm_run(rt_env, oci_layout):
+    spec = rt_env.project / "envctl.yaml"
+    spec.write_text(f"version: 1\nimage: oci:{oci_layout}:bb\nshell: /bin/sh\nenv:\n  GREETING: hi\n")
+    if rt_env.user:
+        os.chown(spec, rt_env.user.uid, rt_env.user.gid)
+    r = rt_env.envctl("run", "--", "sh", "-c", "echo $GREETING from $(hostname); echo x > /etc/mark; id -u",
+                      timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["hi", "from", "project", "0"]
+    assert (rt_env.project / "envctl.lock").exists()
+    warm = rt_env.run_raw([rt_env.python, "-X", "importtime", "-m", "envctl", "run", "--", "cat", "/etc/mark"])
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stdout == "x\n"
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in warm.stderr.splitlines() if "|" in line}
+    assert not imported & set(HEAVY), imported & set(HEAVY)
+    assert "overlay" in rt_env.envctl("run", "--", "grep", " / ", "/proc/self/mountinfo").stdout
+
+
+def test_runc_runs_the_same_environment(root_env, oci_layout):
+    # root only: runc cannot mount envctl's overlay plan rootless (documented; builtin only)
+    rt_env = root_env
+    if not shutil.which("runc"):
+        pytest.skip("runc not installed (.ci/run installs it)")
+    (rt_env.project / "envctl.yaml").write_text(f"version: 1\nimage: oci:{oci_layout}:bb\n")
+    assert rt_env.envctl("run", "--", "sh", "-c", "echo one > /etc/by-builtin", timeout=120).returncode == 0
+    r = rt_env.envctl("run", "--", "sh", "-c", "cat /etc/by-builtin; grep CapEff /proc/self/status; exit 6",
+                      env={"ENVCTL_RUNTIME": "runc"})
+    assert r.returncode == 6, r.stderr
+    assert "one" in r.stdout and "00000000a80425fb" in r.stdout
+    with open("/proc/self/mountinfo") as f:
+        assert "/merged " not in f.read()  # unmounted after runc
