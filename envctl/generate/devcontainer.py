@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import posixpath
 import shlex
 
@@ -57,8 +58,26 @@ def _run_args(spec) -> list[str]:
     return args
 
 
-def post_create_script(spec) -> tuple[str, list[str]]:
+def _copy_line(spec, step, cwd: str, root) -> tuple[str, str]:
+    """(``cp`` line, path to chmod/chown) with a Containerfile COPY's meaning: a directory
+    source copies its contents; a destination ending in ``/`` is a directory."""
+    dest = posixpath.join(cwd, step.dest)
+    src = posixpath.join(spec.workdir, step.src)
+    q = shlex.quote
+    if glob.has_magic(step.src):
+        return f"mkdir -p {q(dest)} && cp -R {src} {q(dest)}", dest
+    if root is not None and os.path.isdir(os.path.join(root, step.src)):
+        return f"mkdir -p {q(dest)} && cp -R {q(src)}/. {q(dest)}", dest
+    target = posixpath.join(dest, posixpath.basename(step.src)) if step.dest.endswith("/") else dest
+    return f"mkdir -p {q(posixpath.dirname(target))} && cp {q(src)} {q(target)}", target
+
+
+def post_create_script(spec, root=None) -> tuple[str, list[str]]:
     """The steps replayed as one shell script run after the container is created.
+
+    Args:
+        spec: specs.model.EnvSpec.
+        root: the project directory (tells directory copy sources from files), or None.
 
     Returns:
         (script, notes) — notes name what a script cannot replay (``user`` steps).
@@ -70,11 +89,8 @@ def post_create_script(spec) -> tuple[str, list[str]]:
             cmd = step.run if isinstance(step.run, str) else shlex.join(step.run)
             lines.append(f"(cd {shlex.quote(cwd)} && /bin/sh -c {shlex.quote(cmd)})")
         elif step.kind == "copy":
-            dest = posixpath.join(cwd, step.dest)
-            src = posixpath.join(spec.workdir, step.src)
-            src = src if glob.has_magic(src) else shlex.quote(src)
-            parent = dest if step.dest.endswith("/") else posixpath.dirname(dest)
-            lines.append(f"mkdir -p {shlex.quote(parent)} && cp -R {src} {shlex.quote(dest)}")
+            line, dest = _copy_line(spec, step, cwd, root)
+            lines.append(line)
             if step.mode is not None:
                 lines.append(f"chmod -R {step.mode:o} {shlex.quote(dest)}")
             if step.owner:
@@ -109,7 +125,7 @@ def _document(inputs, options) -> tuple[dict, list[str]]:
     if run_args := _run_args(spec):
         doc["runArgs"] = run_args
     if not pushed and any(s.kind in ("run", "copy") for s in spec.steps):
-        script, notes = post_create_script(spec)
+        script, notes = post_create_script(spec, inputs.root)
         doc["postCreateCommand"] = ["/bin/sh", "-ec", script]
     if spec.services:
         notes.append("services (start them with 'envctl up' or the service commands in the container)")

@@ -171,3 +171,25 @@ def test_pushed_image_in_devcontainer_and_k8s_runs_in_podman(test_images, run_en
     (c,) = pod["spec"]["containers"]
     assert c["image"] == pushed and c["workingDir"] == "/workspace"
     assert {"name": "GREETING", "value": "hi $there"} in c["env"]
+
+
+def test_devcontainer_post_create_replays_the_steps(test_images, run_envctl, tmp_path, podman):
+    """Without a pushed image, devcontainer.json's postCreateCommand rebuilds the steps' files."""
+    proj = _project(tmp_path, test_images.refs["single"])
+    for args in (("lock",), ("generate", "devcontainer")):
+        assert run_envctl(*args, cwd=proj).returncode == 0
+    from envctl.generate.devcontainer import strip_comments
+
+    dc = json.loads(strip_comments((proj / ".devcontainer" / "devcontainer.json").read_text()))
+    assert dc["image"].startswith(f"{test_images.registry.host}/envctl/busybox@sha256:")
+    env = [a for k, v in dc["containerEnv"].items() for a in ("-e", f"{k}={v}")]
+    mount = dc["workspaceMount"].replace("${localWorkspaceFolder}", str(proj))
+    shell, flags, script = dc["postCreateCommand"]
+    check = ("cat /opt/app/greeting; stat -c '%n %a' /opt/app/hello /usr/local/bin/tool /opt/app/files/a.txt "
+             "/opt/app/files/b/c.txt /opt/app/sub; readlink /opt/app/link; test ! -e /etc/envctl-test && echo gone")
+    out = podman("run", "--rm", "--tls-verify=false", "--network", "none", "--ulimit", "nofile=1024:1024",
+                 "--ulimit", "nproc=1024:1024", *env, "--mount", mount, "-w", dc["workspaceFolder"], dc["image"],
+                 shell, flags, script + check)
+    assert out.splitlines() == ["hi $there 1", "/opt/app/hello 640", "/usr/local/bin/tool 750",
+                                "/opt/app/files/a.txt 644", "/opt/app/files/b/c.txt 600", "/opt/app/sub 700",
+                                "hello", "gone"]
