@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from engine.locking import is_locked
 from engine.store import Store, remove_tree
@@ -99,8 +100,13 @@ def _mark(store: Store, report: GcReport, dry_run: bool) -> tuple[set[str], set[
     return envs, {Digest.parse(b).hex for b in blobs}, {Digest.parse(c).hex for c in layers}
 
 
-def collect(store: Store, *, dry_run: bool = False) -> GcReport:
+def collect(store: Store, *, dry_run: bool = False,
+            prepare_env_removal: Callable[[Path], None] | None = None) -> GcReport:
     """Remove everything not reachable from a root or a running environment.
+
+    Args:
+        prepare_env_removal: called with an ``envs/<id>`` directory before it is removed (the CLI
+            empties a rootless upperdir inside a user namespace there: it holds subordinate ids).
 
     Returns:
         :class:`GcReport` (``bytes_freed`` counts what was, or with ``dry_run`` would be, removed).
@@ -121,6 +127,8 @@ def collect(store: Store, *, dry_run: bool = False) -> GcReport:
             report.bytes_freed += tree_size(p)
             report.removed.append(str(p.relative_to(store.root)))
             if not dry_run:
+                if prepare_env_removal and p.parent == store.envs:
+                    prepare_env_removal(p)
                 remove_tree(p)
         if not dry_run:
             for lock in store.locks.iterdir():  # lock files of swept objects

@@ -33,7 +33,7 @@ from engine.store import Store, remove_tree
 from engine.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS
 from specs.digest import Digest
 
-__all__ = ["detect_driver", "compose", "reset_env", "env_dir", "MAX_MOUNT_DATA"]
+__all__ = ["detect_driver", "compose", "reset_env", "env_dir", "needs_reset", "MAX_MOUNT_DATA"]
 
 MAX_MOUNT_DATA = 4095
 FICLONE = 0x40049409
@@ -69,6 +69,12 @@ def _state(d: Path) -> dict:
         return json.loads((d / "layers.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def needs_reset(store: Store, env_id: str, chain: list[Digest], driver: str) -> bool:
+    """True when the environment exists with another layer chain (or driver) than ``chain``."""
+    old = _state(env_dir(store, env_id))
+    return bool(old) and old != {"driver": driver, "chainIDs": [str(c) for c in chain]}
 
 
 def compose(store: Store, env_id: str, lowerdirs: list[Path], chain: list[Digest], *,

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from engine.errors import EngineError
 from engine.pull import LayerRef, PullReport, ensure_layers
-from engine.rootfs import compose, detect_driver
+from engine.rootfs import compose, detect_driver, needs_reset
 from engine.store import Store
 from specs.digest import Digest
 from specs.errors import EnvctlError, LockDrift, LockError
 
-__all__ = ["EnvInfo", "ensure_up", "env_id_for", "open_store", "write_json_atomic", "gc_root_for"]
+__all__ = ["EnvInfo", "ensure_up", "env_id_for", "open_store", "write_json_atomic", "gc_root_for",
+           "clear_env_upper"]
 
 MIB = 1 << 20
 
@@ -168,7 +169,10 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> En
         env_id = env_id_for(project.spec_path)
         env_dir = store.envs / env_id
         with store.env_lock(env_id):
-            rootfs, reset = compose(store, env_id, lowerdirs, chain, driver=detect_driver(),
+            driver = detect_driver()
+            if needs_reset(store, env_id, chain, driver):
+                clear_env_upper(env_dir)
+            rootfs, reset = compose(store, env_id, lowerdirs, chain, driver=driver,
                                     notice=lambda m: out.info(f"notice: {m}"))
             data = _env_json(project, spec, env_id, spec_bytes, lock_bytes, platform, rootfs, config, chain)
             data["imageBlobs"] = [str(plat.manifest.digest), str(plat.config.digest)]
@@ -179,6 +183,23 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> En
                    time.monotonic() - t0, steps)
     out.info(summary(info))
     return info
+
+
+def clear_env_upper(env_dir: Path) -> None:
+    """Empty an environment's overlay upper/work dirs the way the runtime made them.
+
+    Rootless, they hold files of subordinate ids the user cannot remove on the host; the runtime
+    removes them inside a user namespace with the environment's own ID mappings.
+    """
+    try:
+        data = json.loads((Path(env_dir) / "env.json").read_text())
+    except (OSError, ValueError):
+        return
+    from runtime.lifecycle import reset_upper
+
+    rootfs = data.get("rootfs") or {}
+    if Path(rootfs.get("upperdir") or "/nonexistent").is_dir():
+        reset_upper(rootfs, data.get("runtime"))
 
 
 def _build_steps(store, spec, project, config, report, out):

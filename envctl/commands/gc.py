@@ -14,10 +14,10 @@ def add_parser(sub, name, parents):
 def run(args) -> int:
     from engine.gc import collect
     from envctl.output import Output
-    from envctl.workflow import open_store
+    from envctl.workflow import clear_env_upper, open_store
 
     out = Output(args.json, args.verbosity)
-    rep = collect(open_store(), dry_run=args.dry_run)
+    rep = collect(open_store(), dry_run=args.dry_run, prepare_env_removal=clear_env_upper)
     for r in rep.roots_dropped:
         out.info(f"dropped gc root {r} (lock file gone)")
     for p in rep.removed:

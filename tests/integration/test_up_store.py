@@ -232,3 +232,31 @@ def test_locked_and_frozen(registry, up_images, tmp_path, envctl_home):
     assert r.returncode == 1 and "--frozen forbids downloading" in r.stderr
     envctl("up", "--locked", cwd=proj, home=envctl_home)
     envctl("up", "--frozen", cwd=proj, home=envctl_home)
+
+
+@pytest.mark.rootless
+def test_rootless_up_run_and_gc(rootless_user, registry, up_images):
+    work = rootless_user.tmpdir()
+    try:
+        proj, home = work / "proj", work / "home"
+        rootless_user.run(["mkdir", "-p", str(proj)], check=True)
+        rootless_user.run(["sh", "-c", f"printf 'version: 1\\nimage: {registry.host}/{up_images['base2']}\\n'"
+                                       f" > {proj}/envctl.yaml"], check=True)
+        env = {"ENVCTL_HOME": str(home)}
+        r = rootless_user.envctl("up", "--json", cwd=proj, env=env)
+        assert r.returncode == 0, r.stderr
+        info = json.loads(r.stdout)
+        assert info["rootfs"]["userxattr"] is True and info["layersUnpacked"] == 2
+        top = Path(info["rootfs"]["lowerdirs"][0])
+        assert top.stat().st_uid == rootless_user.uid
+        r = rootless_user.envctl("run", "--", "/bin/busybox", "cat", "/etc/which", cwd=proj, env=env)
+        assert (r.returncode, r.stdout) == (0, "base2\n"), r.stderr
+        r = rootless_user.envctl("store", "fsck", cwd=proj, env=env)
+        assert r.returncode == 0 and "store ok" in r.stdout, r.stderr
+        rootless_user.run(["rm", str(proj / "envctl.lock")], check=True)
+        r = rootless_user.envctl("gc", "--json", cwd=proj, env=env)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["bytesFreed"] > 0
+        assert list((home / "layers").iterdir()) == [] and list((home / "envs").iterdir()) == []
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=True)
