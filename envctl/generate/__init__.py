@@ -31,7 +31,7 @@ from pathlib import Path
 
 from specs.errors import EXIT_DRIFT, EXIT_USAGE, EnvctlError
 
-__all__ = ["Inputs", "Options", "Generated", "GenerateError", "StaleOutput", "TARGETS",
+__all__ = ["Inputs", "Options", "Generated", "GenerateError", "StaleOutput", "TARGETS", "header_lines",
            "load_inputs", "generate", "check", "write", "regenerate_command", "find_generated"]
 
 # target -> module under envctl.generate
