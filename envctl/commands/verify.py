@@ -35,6 +35,8 @@ def run(args) -> int:
 
 
 def _verify(project, out, rebuild: bool, cache_from: str | None = None):
+    import json
+
     from engine.errors import EngineError
     from engine.platform import host_platform
     from engine.pull import LayerRef, ensure_layers
@@ -42,7 +44,7 @@ def _verify(project, out, rebuild: bool, cache_from: str | None = None):
     from engine.resolve import lock_drift
     from envctl.executor import make_executor
     from envctl.steps import remote_cache_for
-    from envctl.workflow import _image_config, _source_opener, open_store
+    from envctl.workflow import open_store
     from specs.errors import LockDrift
     from specs.load import load_spec
     from specs.lockfile import Lockfile
@@ -54,7 +56,7 @@ def _verify(project, out, rebuild: bool, cache_from: str | None = None):
                         "; ".join(drift)), hint="run 'envctl lock' (then 'envctl up') and commit envctl.lock")
     platform = str(host_platform())
     store = open_store()
-    opener = _source_opener(spec.image, project.root, False, out)
+    opener = _opener(spec.image, project.root, out)
     cache = remote_cache_for(spec, out, cache_from=cache_from)
     report = VerifyReport(platform)
     with store.store_lock(shared=True):
@@ -64,11 +66,11 @@ def _verify(project, out, rebuild: bool, cache_from: str | None = None):
             return report
         plat = lock.platform(platform)
         try:
-            config = _image_config(store, plat, opener)
+            config = json.loads(store.read_blob(plat.config.digest, plat.config.size))
             ensure_layers(store, opener, [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers],
                           warn=out.warn)
-        except EngineError as e:
-            out.warn(f"verify: base image unavailable, steps not rebuilt: {e.message}")
+        except (EngineError, ValueError) as e:
+            out.warn(f"verify: base image unavailable, steps not rebuilt: {getattr(e, 'message', e)}")
             return report
         out.info("verify: rebuilding every step from scratch")
         report.steps = rebuild_and_compare(
@@ -77,6 +79,18 @@ def _verify(project, out, rebuild: bool, cache_from: str | None = None):
             spec_env=spec.env_dict(), project_root=project.root, executor=make_executor(spec, project),
             locked_blob=cache.open_locked if cache else None, network=spec.network, notify=out.info)
     return report
+
+
+def _opener(ref, project_root, out):
+    """Opens the base image's source lazily (relative oci:/docker-archive: paths from the project)."""
+    import os
+    from dataclasses import replace
+
+    from engine.source import open_source
+
+    if ref.transport != "docker" and ref.path and not os.path.isabs(ref.path):
+        ref = replace(ref, path=str(project_root / ref.path))
+    return lambda: open_source(ref, progress=out.info)
 
 
 def _text(report) -> str:
