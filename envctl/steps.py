@@ -10,6 +10,16 @@ import os
 __all__ = ["remote_cache_for", "record_steps"]
 
 
+def _write_atomic(path, data: bytes) -> None:
+    """Temp file + fsync + rename: readers see the old lock or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def remote_cache_for(spec, out, *, cache_from: str | None = None, cache_to: str | None = None):
     """The registry build cache to use, or None.
 
@@ -54,8 +64,6 @@ def record_steps(project, lock, lock_bytes: bytes, outcomes, platform: str, out,
     new = replace(lock, steps=tuple(merge_step_entries(lock.steps, outcomes, platform)))
     data = new.to_bytes()
     if data != lock_bytes:
-        from envctl.commands.lock import _write_atomic
-
         _write_atomic(project.lock_path, data)
         out.debug(f"recorded {sum(1 for o in outcomes if o.layer)} step layers in {project.lock_path.name}")
     return data
