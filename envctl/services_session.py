@@ -48,6 +48,7 @@ class ServicesSession:
         self.holder: subprocess.Popen | None = None
         self.sup = self.reloader = None
         self._watching = False
+        self._generation = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -85,6 +86,7 @@ class ServicesSession:
                       + (" (Ctrl-C stops)" if self.console is not None else ""))
 
     def _teardown(self, *, stop_env: bool) -> None:
+        self._generation += 1       # the environment watcher of this generation retires
         if self.reloader is not None:
             self.reloader.stop()
         if self.sup is not None:
@@ -101,6 +103,9 @@ class ServicesSession:
                 self._cond.wait_for(lambda: self._events)
                 kind, arg = self._events.pop(0)
             if kind == "stop":
+                return
+            if kind == "envgone":
+                self.out.warn("the environment stopped; stopping its services")
                 return
             if kind == "requests":
                 self._take_requests()
@@ -166,7 +171,20 @@ class ServicesSession:
         state = read_state(self.env_dir)
         if not (state and is_alive(state)):
             state = self._start_holder()
+        threading.Thread(target=self._watch_env, args=(state, self._generation), daemon=True).start()
         return EnvSpawner(state)
+
+    def _watch_env(self, state: dict, generation: int) -> None:
+        """When the environment ends under us (``envctl down``, a crash), the services are gone
+        with it: stop the session too, so a later ``envctl up`` starts afresh."""
+        from runtime.state import is_alive
+
+        while generation == self._generation:
+            if not is_alive(state):
+                if generation == self._generation:
+                    self._post("envgone")
+                return
+            time.sleep(0.1)
 
     def _start_holder(self) -> dict:
         """Keep the environment running with an idle PID 1 command (``envctl run``), like

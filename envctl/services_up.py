@@ -198,11 +198,26 @@ def run_services(project, out, *, detach: bool = False) -> int | None:
     return ServicesSession(project, out, host=host).run()
 
 
+def _wait_supervisor_after_down(d: Path, pid: int, timeout: float = 5.0) -> None:
+    """Right after ``envctl down`` the supervisor is still shutting down (it stops when its
+    environment ends): give it a moment instead of refusing to start."""
+    from runtime.state import is_alive, read_state
+
+    state = read_state(d)
+    if state and is_alive(state):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.02)
+
+
 def _detach(project, out, host: bool) -> int:
     from envctl.commands._enter import env_dir
 
     d = env_dir(project.spec_path)
     data = _read_status(d)
+    if data and _pid_alive(data.get("supervisorPid")) and not host:
+        _wait_supervisor_after_down(d, data["supervisorPid"])
     if data and _pid_alive(data.get("supervisorPid")):
         raise EnvctlError(f"services already running for {project.display_spec} "
                           f"(supervisor pid {data['supervisorPid']})",

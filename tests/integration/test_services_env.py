@@ -94,8 +94,12 @@ def test_busybox_http_service_reloads_inside_the_environment(tmp_path, run_envct
         wait_until(lambda: "running services are kept" in (d / "services" / "daemon.log").read_text(),
                    what="spec error reported")
         assert services_status(d)[0]["restarts"] == 2 and get(port) == "v2\n"
+
+        r = run_envctl("down", cwd=project)         # stops the environment; the supervisor follows
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: services_status(d)[0]["state"] == "stopped", what="supervisor stops after down")
     finally:
-        assert stop_services(d)
+        stop_services(d)
     assert services_status(d)[0]["state"] == "stopped"
     assert read_state(d) is None or not is_alive(read_state(d))
     assert get(port) == ""
