@@ -133,8 +133,12 @@ def _tree(h, path: str, rel: str) -> None:
     st = os.lstat(path)
     _record(h, path, rel or ".", st)
     if stat.S_ISDIR(st.st_mode):
-        with os.scandir(path) as it:
-            names = sorted(e.name for e in it)
+        try:
+            with os.scandir(path) as it:
+                names = sorted(e.name for e in it)
+        except PermissionError:  # rootless, a 0000 directory: its listing is not ours to read
+            h.update(b"unreadable\n")
+            return
         for n in names:
             _tree(h, os.path.join(path, n), f"{rel}/{n}" if rel else n)
 

@@ -26,10 +26,17 @@ needs_root = pytest.mark.skipif(not ROOT, reason="ownership/devices/trusted xatt
 OPQ = {"trusted.overlay.opaque": b"y", "user.overlay.opaque": b"y"}
 
 
-@pytest.fixture(autouse=True, params=["1", "3"], ids=["inline", "3workers"])
-def unpack_workers(request, monkeypatch):
-    """Every case runs with inline file creation and with the parallel worker path."""
-    monkeypatch.setenv("ENVCTL_UNPACK_WORKERS", request.param)
+@pytest.fixture(autouse=True, params=["inline", "3workers", "walk"])
+def unpack_mode(request, monkeypatch):
+    """Every case runs three ways: inline file creation with openat2(RESOLVE_IN_ROOT) resolution,
+    the parallel worker path, and the O_NOFOLLOW component walk used where openat2 is missing."""
+    import engine.unpack
+
+    monkeypatch.setenv("ENVCTL_UNPACK_WORKERS", "3" if request.param == "3workers" else "1")
+    if request.param == "walk":
+        monkeypatch.setattr(engine.unpack, "_sys", None)
+    else:
+        assert engine.unpack._sys is not None, "runtime._sys (openat2) should be importable here"
     return request.param
 
 
