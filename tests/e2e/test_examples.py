@@ -114,3 +114,19 @@ def kill_leftover_supervisors(home: Path) -> None:
             os.kill(pid, signal.SIGTERM)
             if not poll(lambda: not Path(f"/proc/{pid}").exists(), timeout=5):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.rootless
+def test_cli_tool_rootless(base_registry, rootless_user):
+    """The CI path as an unprivileged user: lock through the mirror, build, run the tests."""
+    work = rootless_user.tmpdir()
+    try:
+        proj = work / "cli-tool"
+        rootless_user.run(["cp", "-r", str(EXAMPLES / "cli-tool"), str(proj)], check=True)
+        env = {**base_registry.mirror_env, "ENVCTL_HOME": str(work / "store")}
+        ok(rootless_user.envctl("lock", cwd=proj, env=env, timeout=120))
+        out = ok(rootless_user.envctl("run", "--", "python3", "-m", "pytest", cwd=proj, env=env, timeout=600))
+        assert "6 passed" in out
+        ok(rootless_user.envctl("lock", "--check", cwd=proj, env=env))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
