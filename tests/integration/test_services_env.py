@@ -159,3 +159,30 @@ def json_watching(d) -> bool:
         return bool(json.loads((d / "services" / "status.json").read_text()).get("watching"))
     except (OSError, ValueError):
         return False
+
+
+def test_spec_edit_restarts_services_with_the_new_definition(tmp_path):
+    """A valid envctl.yaml change rebuilds (host mode: nothing to build) and restarts with the
+    new service definitions; a copy-step input counts as an input of the environment."""
+    from envctl.commands._enter import env_dir
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "conf.txt").write_text("a\n")
+    spec = ("version: 1\nimage: busybox\nsteps:\n  - copy: conf.txt /etc/conf.txt\nservices:\n"
+            "  api:\n    command: echo {word}; exec sleep 600\n")
+    (project / "envctl.yaml").write_text(spec.format(word="first"))
+    proj = find_project(str(project))
+    d = env_dir(project / "envctl.yaml")
+    try:
+        assert _detach(proj, Output(), host=True) == 0
+        log = d / "services" / "api.log"
+        wait_until(lambda: "first" in log.read_text(), what="first output")
+        (project / "envctl.yaml").write_text(spec.format(word="second"))
+        wait_until(lambda: "second" in log.read_text(), what="restart with the new command")
+        (project / "conf.txt").write_text("b\n")
+        wait_until(lambda: log.read_text().count("second") == 2, what="restart after a copy input changed")
+        assert "environment" in (d / "services" / "daemon.log").read_text()
+    finally:
+        stop_services(d)
+    assert services_status(d)[0]["state"] == "stopped"
