@@ -260,12 +260,22 @@ class _Builder:
             if step.kind == "run":
                 self._run(index, step, ctx, upper, tmp / "work")
             else:
-                from engine.copy_apply import apply_copy
-
-                apply_copy(inputs, upper, self.lowers, step.owner, step.mode, self.executor)
+                self._copy(inputs, upper, step)
             return self._commit(tmp, upper, parent)
         finally:
             remove_build_tree(tmp, self.executor)
+
+    def _copy(self, inputs, upper: Path, step) -> None:
+        from engine.copy_apply import apply_copy
+
+        ex = self.executor
+        if _rootless(ex):  # owners other than root are subordinate ids: chown as their root
+            from engine.userns import call_in_userns
+
+            call_in_userns(apply_copy, (inputs, upper, list(self.lowers), step.owner, step.mode, None),
+                           ex.uid_map, ex.gid_map, f"copy {step.src}")
+        else:
+            apply_copy(inputs, upper, self.lowers, step.owner, step.mode, ex)
 
     def _run(self, index, step, ctx, upper: Path, work: Path) -> None:
         if self.executor is None:
