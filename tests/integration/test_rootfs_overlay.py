@@ -26,7 +26,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and the rootle
 LAYERS = [
     [E.dir("etc"), E.file("etc/a", b"A"), E.file("etc/b", b"B"), E.dir("etc/d"), E.file("etc/d/x", b"X"),
      E.dir("opt"), E.file("opt/old", b"old"), E.file("bin/busybox", b"BB", mode=0o755),
-     E.dir("tmp", mode=0o1777), E.file("usr/bin/su", b"su", mode=0o4755)],
+     E.dir("tmp", mode=0o1777), E.file("usr/bin/su", b"su", mode=0o4755),
+     E.dir("ro", mode=0o555), E.file("ro/x", b"x", mode=0o400)],
     [E.whiteout("etc/a"), E.whiteout("etc/d"), E.dir("etc/d"), E.file("etc/d/y", b"Y"),
      E.dir("opt"), E.opaque("opt"), E.file("opt/new", b"new"), E.link("bin/sh", "bin/busybox"),
      E.file("home/u/f", b"F", uid=1000, gid=1000)],
@@ -37,7 +38,7 @@ EXPECTED = {
     "etc/d/y": ("file", 0o644, "Y"), "home": ("dir", 0o755, None), "home/u": ("dir", 0o755, None),
     "home/u/f": ("file", 0o644, "F"), "opt": ("dir", 0o755, None), "opt/new": ("file", 0o644, "new"),
     "tmp": ("dir", 0o1777, None), "usr": ("dir", 0o755, None), "usr/bin": ("dir", 0o755, None),
-    "usr/bin/su": ("file", 0o4755, "su"),
+    "usr/bin/su": ("file", 0o4755, "su"), "ro": ("dir", 0o555, None), "ro/x": ("file", 0o400, "x"),
 }
 
 PREPARE = textwrap.dedent("""
@@ -135,6 +136,10 @@ def test_overlay_rootless_in_a_user_namespace(rootless_user):
         assert os.getxattr(top / "home/u/f", "user.rootlesscontainers") == b"\x08\xe8\x07\x10\xe8\x07"
         assert os.getxattr(top / "opt", "user.overlay.opaque") == b"y"
         assert (Path(plan["upperdir"]) / "etc/b").read_text() == "changed"
+        # the user can delete its own layers although they hold 0555 directories (gc's remove_tree)
+        r = rootless_user.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+                               f"from engine.store import remove_tree; remove_tree({str(work / 'store/layers')!r})"])
+        assert r.returncode == 0 and not (work / "store/layers").exists(), r.stderr
     finally:
         subprocess.run(["rm", "-rf", str(work)], check=True)
 
