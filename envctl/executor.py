@@ -43,6 +43,7 @@ class RuntimeExecutor:
         probe = self._config(RunRequest(("true",), (), "/", None, {"driver": "copy", "path": "/nonexistent"},
                                         network))
         self.uid_map, self.gid_map = _maps(probe, "uidMappings"), _maps(probe, "gidMappings")
+        self._linux_maps = {k: probe["linux"][k] for k in ("uidMappings", "gidMappings") if k in probe.get("linux", {})}
 
     def _config(self, req: RunRequest) -> dict:
         from runtime.config import generate_config
@@ -63,6 +64,10 @@ class RuntimeExecutor:
         rootfs["merged"] = str(merged)
         cfg = self._config(RunRequest(req.argv, req.env, req.workdir, req.user, rootfs, req.network,
                                       req.step_index))
+        # One mapping for every step (container root = the user, others from /etc/subuid), whatever
+        # the step's user: the runtime's keep-id mapping for a non-root ``user:`` would show the
+        # lower layers' files under another owner and make the layer writer misread owners.
+        cfg.setdefault("linux", {}).update(self._linux_maps)
         cfg["process"]["env"] = list(req.env) + [e for e in cfg["process"]["env"]
                                                  if e.split("=", 1)[0] not in {x.split("=", 1)[0] for x in req.env}]
         runtime = os.environ.get("ENVCTL_RUNTIME", "builtin")

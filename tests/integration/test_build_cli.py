@@ -137,21 +137,23 @@ def test_rootless_steps(rootless_user, test_images):
     work = rootless_user.tmpdir()
     try:
         proj = work / "p"
-        make_project(proj, test_images.refs["single"], STEPS + "  - copy: {src: app.txt, dest: /home/app/, owner: \"1000:1000\"}\n")
+        make_project(proj, test_images.refs["single"], STEPS + "  - copy: {src: app.txt, dest: /home/app/, owner: \"1000:1000\"}\n"
+                     "  - user: \"1000:1000\"\n  - run: echo mine > /tmp/byapp\n")
         for p in (proj, proj / "envctl.yaml", proj / "app.txt"):
             os.chown(p, rootless_user.uid, rootless_user.gid)
         env = {"ENVCTL_HOME": str(work / "home")}
         up = rootless_user.envctl("up", cwd=proj, env=env, timeout=180)
         assert up.returncode == 0, up.stderr
-        assert up.stderr.count(": building") == 4
+        assert up.stderr.count(": building") == 5
         r = rootless_user.envctl("run", "--", "busybox", "cat", "/opt/app/out", cwd=proj, env=env)
         assert r.returncode == 0 and r.stdout == "built\nhello\napp v1\n", r.stderr
         lock = json.loads((proj / "envctl.lock").read_text())
         ids = [s["platforms"] for s in lock["steps"] if "platforms" in s]
-        assert len(ids) == 4
+        assert len(ids) == 5
         own = rootless_user.envctl("run", "--", "busybox", "stat", "-c", "%u:%g %a", "/home/app/app.txt",
-                                   "/opt/app/app.txt", cwd=proj, env=env)
-        assert own.stdout.split() == ["1000:1000", "644", "0:0", "600"], own.stdout + own.stderr
+                                   "/opt/app/app.txt", "/tmp/byapp", "/tmp", cwd=proj, env=env)
+        assert own.stdout.split() == ["1000:1000", "644", "0:0", "600", "1000:1000", "644", "0:0", "1777"], \
+            own.stdout + own.stderr
         v = rootless_user.envctl("verify", "--json", cwd=proj, env=env, timeout=180)
         assert v.returncode == 0, v.stdout + v.stderr
     finally:
