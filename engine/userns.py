@@ -105,3 +105,54 @@ def call_in_userns(func: Callable, args: tuple, uid_map, gid_map, what: str):
     if result[0] == "ok":
         return result[1]
     raise BuildError(f"{what}: {result[2] or result[1]}" + (f"\n{result[3]}" if result[3] else ""))
+
+
+def own_mapping() -> tuple[tuple, tuple] | None:
+    """The invoking user's rootless mapping as the runtime builds it for root containers:
+    ``((0, uid, 1), (1, subuid_start, count))`` (same for gids), or None without /etc/subuid."""
+    import pwd
+
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+    maps = []
+    for kind, me in (("uid", uid), ("gid", gid)):
+        try:
+            lines = open(f"/etc/sub{kind}").read().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            f = line.strip().split(":")
+            if len(f) == 3 and f[0] in (name, str(uid)) and f[1].isdigit() and f[2].isdigit():
+                maps.append(((0, me, 1), (1, int(f[1]), int(f[2]))))
+                break
+        else:
+            return None
+    return maps[0], maps[1]
+
+
+def remove_tree_rootless(path) -> None:
+    """Remove ``path`` even when a rootless build left subordinate-id files in it.
+
+    Tries engine.store.remove_tree first; on a permission error as a non-root user, removes it
+    again inside a user namespace mapping the user's /etc/subuid range (where those files are
+    ours). For gc, env resets and verify scratch stores.
+
+    Raises:
+        PermissionError: still not removable (no subordinate ids configured).
+        BuildError: the user namespace could not be set up.
+    """
+    from engine.store import remove_tree
+
+    try:
+        remove_tree(path)
+    except PermissionError:
+        mapping = own_mapping() if os.geteuid() != 0 else None
+        if mapping is None:
+            raise
+        call_in_userns(remove_tree, (path,), mapping[0], mapping[1], f"remove {path}")
+
+
+__all__ += ["own_mapping", "remove_tree_rootless"]
