@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from pathlib import Path
 
-from runtime import _sys
+from runtime import _ipc, _sys
 from runtime.errors import ContainerError, ContainerNotFound
 from runtime.init import FORWARDED, exec_command, exit_code_of, open_console, prepare_command, send_error
 from runtime.namespaces import join
@@ -60,7 +59,7 @@ class _Exec:
             self.process["cwd"] = cwd
 
     def start(self, cgroup=None, **_kw) -> Started:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = _ipc.socketpair()
         pid = os.fork()
         if pid == 0:
             ours.close()
@@ -74,7 +73,7 @@ class _Exec:
             msg, _ = _recv(ours, "the command start")
         return Started(pid, int(msg.split()[1]), ours, master, None)
 
-    def _joiner(self, ctl: socket.socket) -> None:
+    def _joiner(self, ctl) -> None:
         code = 1
         try:
             _sys.prctl(_sys.PR_SET_DUMPABLE, 0)
@@ -88,7 +87,7 @@ class _Exec:
             slave = None
             if self.process["terminal"]:
                 master, slave = open_console()
-                socket.send_fds(ctl, [b"pty"], [master])
+                _ipc.send_fds(ctl, b"pty", [master])
                 os.close(master)
             prepare_command(self.process)
             child = os.fork()

@@ -23,12 +23,9 @@ import json
 import os
 import resource
 import signal
-import socket
 import struct
-import sys
-import termios
 
-from runtime import _sys
+from runtime import _ipc, _sys
 from runtime.capabilities import apply_capabilities, drop_bounding, switch_user
 from runtime.errors import ContainerError, SyscallError
 
@@ -47,7 +44,7 @@ def exit_code_of(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def send_error(ctl: socket.socket | None, e: BaseException) -> None:
+def send_error(ctl, e: BaseException) -> None:
     """Report a setup failure to the supervisor as one JSON message (best effort)."""
     if ctl is None:
         return
@@ -143,14 +140,14 @@ def _execvpe(args: list[str], env: dict) -> None:
     os._exit(127)
 
 
-def pid1(process: dict, *, ctl: socket.socket | None, tty: bool, wait_start: bool = False,
+def pid1(process: dict, *, ctl, tty: bool, wait_start: bool = False,
          setgroups: bool = True) -> None:
     """Run as PID 1 after the mounts: fork the command, forward signals, reap, exit. Never returns."""
     slave = None
     keep = {ctl.fileno()} if ctl is not None else set()
     if tty:
         master, slave = open_console()
-        socket.send_fds(ctl, [b"pty"], [master])
+        _ipc.send_fds(ctl, b"pty", [master])
         os.close(master)
         keep.add(slave)
     _close_except(keep)

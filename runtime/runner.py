@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 from pathlib import Path
 
-from runtime import _sys
+from runtime import _ipc, _sys
 from runtime.errors import ContainerError, SyscallError, UnsupportedHost
 from runtime.init import FORWARDED, exit_code_of, pid1, send_error
 from runtime.namespaces import clone_flags, loopback_up, write_id_maps
@@ -33,8 +32,8 @@ def _has_ns(config: dict, kind: str) -> bool:
     return any(n["type"] == kind and not n.get("path") for n in (config.get("linux") or {}).get("namespaces", ()))
 
 
-def _recv(ctl: socket.socket, what: str) -> tuple[bytes, list[int]]:
-    msg, fds, _flags, _addr = socket.recv_fds(ctl, 4096, 2)
+def _recv(ctl, what: str) -> tuple[bytes, list[int]]:
+    msg, fds = _ipc.recv_fds(ctl, 4096, 2)
     if not msg:
         raise ContainerError(f"environment setup ended before {what}",
                              hint="rerun with -v; 'envctl doctor' checks namespaces and overlay support")
@@ -47,7 +46,7 @@ def _recv(ctl: socket.socket, what: str) -> tuple[bytes, list[int]]:
 class Started:
     """A started container: ``pid`` (host pid of PID 1), ``setup_pid``, ``ctl``, ``pty_master``."""
 
-    def __init__(self, setup_pid: int, pid: int, ctl: socket.socket, pty_master: int | None, cgroup):
+    def __init__(self, setup_pid: int, pid: int, ctl, pty_master: int | None, cgroup):
         self.setup_pid, self.pid, self.ctl, self.pty_master, self.cgroup = setup_pid, pid, ctl, pty_master, cgroup
         self.status: int | None = None
 
@@ -98,7 +97,7 @@ class BuiltinRunner:
         from runtime.plan import build_plan
 
         ops = build_plan(self.config, rootless=self.rootless)  # computed before fork: errors stay here
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = _ipc.socketpair()
         pid = os.fork()
         if pid == 0:
             ours.close()
@@ -118,7 +117,7 @@ class BuiltinRunner:
             ours.close()
             raise
 
-    def _handshake(self, pid: int, ctl: socket.socket, cgroup) -> Started:
+    def _handshake(self, pid: int, ctl, cgroup) -> Started:
         linux = self.config.get("linux") or {}
         if self.rootless:
             _recv(ctl, "user namespace")
@@ -138,7 +137,7 @@ class BuiltinRunner:
                 ready = True
         return Started(pid, g, ctl, master, cgroup)
 
-    def _setup_child(self, ctl: socket.socket, ops, wait_start: bool, stdio) -> None:
+    def _setup_child(self, ctl, ops, wait_start: bool, stdio) -> None:
         code = 1
         try:
             _sys.prctl(_sys.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -173,7 +172,7 @@ class BuiltinRunner:
             send_error(ctl, e if isinstance(e, ContainerError) else _wrap(e))
         os._exit(code)
 
-    def _pid1(self, ctl: socket.socket, ops, wait_start: bool) -> None:
+    def _pid1(self, ctl, ops, wait_start: bool) -> None:
         from runtime.mounts import apply_plan
 
         try:

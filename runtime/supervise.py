@@ -21,7 +21,7 @@ def _cgroup(config: dict, name: str | None, warn):
     res = (config.get("linux") or {}).get("resources") or {}
     if not res:
         return None
-    cg_name = name or f"envctl-{os.getpid()}"
+    cg_name = f"envctl-{name}-{os.getpid()}" if name else f"envctl-{os.getpid()}"  # concurrent runs of one env
     return open_cgroup(cg_name, res, warn=warn)
 
 
@@ -36,26 +36,36 @@ def supervise(runner, config: dict, *, state_dir: Path | None, warn=None, name: 
     from runtime import tty
 
     cg = _cgroup(config, name, warn)
+    if state_dir is not None:  # a second concurrent run of the same environment leaves the first's state
+        prev = st.read_state(state_dir)
+        if prev and st.is_alive(prev):
+            state_dir = None
     term = bool((config.get("process") or {}).get("terminal"))
     winsize = tty.get_winsize(0) or tty.get_winsize(1) if term else None
     started = None
     saved = {}
+    pending: list[int] = []
+
+    def forward(sig, _frame):
+        if started is None:  # the command may already run and a signal arrive before start() returns
+            pending.append(sig)
+            return
+        if sig == signal.SIGWINCH and started.pty_master is not None:
+            tty.set_winsize(started.pty_master, tty.get_winsize(0) or tty.get_winsize(1))
+            return
+        try:
+            os.kill(started.pid, sig)
+        except ProcessLookupError:
+            pass
+
     try:
+        for s in FORWARDED:
+            saved[s] = signal.signal(s, forward)
         started = runner.start(cgroup=cg)
         if state_dir is not None:
             st.write_state(state_dir, st.running_state(config, started, name=name))
-
-        def forward(sig, _frame):
-            if sig == signal.SIGWINCH and started.pty_master is not None:
-                tty.set_winsize(started.pty_master, tty.get_winsize(0) or tty.get_winsize(1))
-                return
-            try:
-                os.kill(started.pid, sig)
-            except ProcessLookupError:
-                pass
-
-        for s in FORWARDED:
-            saved[s] = signal.signal(s, forward)
+        for sig in pending:
+            forward(sig, None)
         if started.pty_master is not None:
             tty.set_winsize(started.pty_master, winsize)
             with tty.RawMode(0):

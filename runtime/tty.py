@@ -7,16 +7,17 @@ import fcntl
 import os
 import select
 import struct
-import termios
-import tty as _tty
 
 __all__ = ["RawMode", "get_winsize", "set_winsize", "relay"]
+
+# <asm-generic/ioctls.h>; termios is imported only for raw mode (not on the non-tty warm path)
+TIOCGWINSZ, TIOCSWINSZ = 0x5413, 0x5414
 
 
 def get_winsize(fd: int) -> tuple[int, int] | None:
     """(rows, cols) of terminal ``fd``, or None when it is not a terminal."""
     try:
-        rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+        rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, TIOCGWINSZ, b"\0" * 8))
         return rows, cols
     except OSError:
         return None
@@ -25,7 +26,7 @@ def get_winsize(fd: int) -> tuple[int, int] | None:
 def set_winsize(fd: int, size: tuple[int, int] | None) -> None:
     """Set the window size of pty ``fd`` (the kernel then sends SIGWINCH to its foreground group)."""
     if size:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+        fcntl.ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
 
 
 class RawMode:
@@ -36,12 +37,17 @@ class RawMode:
 
     def __enter__(self):
         if os.isatty(self.fd):
+            import termios
+            import tty as _tty
+
             self.saved = termios.tcgetattr(self.fd)
             _tty.setraw(self.fd, termios.TCSANOW)
         return self
 
     def __exit__(self, *exc):
         if self.saved is not None:
+            import termios
+
             termios.tcsetattr(self.fd, termios.TCSAFLUSH, self.saved)
 
 

@@ -8,19 +8,23 @@ missing or stale is ``envctl.workflow.ensure_up`` (the ``envctl up`` work) calle
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from specs.errors import EnvctlError, UsageError
 
+try:  # the builtin module: hashlib would load OpenSSL (~2.5 ms) on every warm run
+    from _sha256 import sha256 as _sha256
+except ImportError:  # pragma: no cover - builds without the builtin hash modules
+    from hashlib import sha256 as _sha256
+
 __all__ = ["env_id", "env_dir", "load_env", "current_env", "process_config", "add_run_args", "runtime_name"]
 
 
 def env_id(spec_path: Path) -> str:
     """Environment id: first 16 hex of sha256(absolute spec path) (CONTRACTS.md)."""
-    return hashlib.sha256(str(Path(spec_path).absolute()).encode()).hexdigest()[:16]
+    return _sha256(str(Path(spec_path).absolute()).encode()).hexdigest()[:16]
 
 
 def env_dir(spec_path: Path) -> Path:
@@ -31,7 +35,7 @@ def env_dir(spec_path: Path) -> Path:
 
 def _sha256_file(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return _sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
         return None
 

@@ -18,7 +18,7 @@ def _row(d, env: dict | None, state: dict | None) -> dict:
     return {"env": d.name, "project": (env or {}).get("project"), "running": running,
             "pid": state.get("pid") if running else None,
             "uptime": round(time.time() - state.get("started", time.time()), 1) if running else None,
-            "image": ((env or {}).get("image") or {}).get("digest") or (env or {}).get("imageDigest")}
+            "image": ((env or {}).get("image") or {}).get("digest") or ((env or {}).get("imageBlobs") or [None])[0]}
 
 
 def run(args) -> int:
