@@ -253,6 +253,9 @@ class ProjectWatcher:
 
     def on_queue_overflow(self) -> None:
         with self._cond:
+            for tree in list(self._trees.values()):   # directories made meanwhile need watches
+                if tree.mode == "inotify":
+                    self._walk_tree(tree)
             now = time.monotonic()
             for rs in self._rules:
                 rs.overflow = True
