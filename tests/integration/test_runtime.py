@@ -231,3 +231,30 @@ def test_overlay_rootfs_from_annotation(rt_env):
     assert r.returncode == 0, r.stderr
     r = rt_env.envctl("run", "--", "sh", "-c", "[ -e /etc/created ] && echo kept || echo reset")
     assert r.stdout.strip() == "reset"
+
+
+def _cgroup_dirs(pid: int) -> dict:
+    out = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.strip().split(":", 2)
+            for c in ("cpu", "pids", "memory"):
+                if c in ctrls.split(","):
+                    out[c] = f"/sys/fs/cgroup/{ctrls}{path}"
+    return out
+
+
+def test_cgroup_limits_applied_and_removed(root_env):
+    root_env.prepare({"cpus": 0.5, "pids": 30, "memory": 256 * 1024 * 1024})
+    p = root_env.popen("run", "--", "sh", "-c", "echo ready; exec sleep 60")
+    assert p.stdout.readline().strip() == "ready"
+    dirs = _cgroup_dirs(root_env.wait_state()["pid"])
+    assert open(f"{dirs['cpu']}/cpu.cfs_quota_us").read().strip() == "50000"
+    assert open(f"{dirs['pids']}/pids.max").read().strip() == "30"
+    assert open(f"{dirs['memory']}/memory.limit_in_bytes").read().strip() == str(256 * 1024 * 1024)
+    r = root_env.envctl("run", "--", "cat", "/proc/self/cgroup")  # the cgroup namespace hides the host path
+    assert all(line.endswith(":/") for line in r.stdout.split()), r.stdout
+    assert root_env.envctl("down").returncode == 0
+    p.wait(timeout=20)
+    for d in dirs.values():
+        assert not os.path.exists(d), d

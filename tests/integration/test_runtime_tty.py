@@ -70,3 +70,21 @@ def test_run_tty_restores_terminal(rt_env):
     child.expect(pexpect.EOF)
     child.close()
     assert "restored 0" in child.before, child.before
+
+
+def test_exec_with_tty_into_running_env(rt_env):
+    rt_env.prepare()
+    main = rt_env.popen("run", "--", "sh", "-c", "echo ready; exec sleep 60")
+    assert main.stdout.readline().strip() == "ready"
+    rt_env.wait_state()
+    child = _spawn(rt_env, "exec", "-t", "--", "sh", dimensions=(33, 99))
+    try:
+        child.sendline("stty size; tty; pidof sleep >/dev/null && echo sees-main")
+        child.expect(r"33 99\r\n/dev/pts/\d+\r\nsees-main")
+        child.sendline("exit 3")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 3
+    assert rt_env.envctl("down", "-t", "2").returncode == 0
+    main.wait(timeout=20)
