@@ -98,7 +98,7 @@ def compose(store: Store, env_id: str, lowerdirs: list[Path], chain: list[Digest
     old = _state(d)
     reset = bool(old) and old != want
     if reset:
-        notice(f"the environment's layers changed: its changes to the root filesystem were reset")
+        notice("the environment's layers changed: its changes to the root filesystem were reset")
         _reset_dirs(d)
     if driver == "overlay":
         plan = _overlay(d, lowerdirs, rootless)

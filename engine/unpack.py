@@ -46,20 +46,16 @@ from typing import BinaryIO, Callable
 
 from engine.errors import UnsafeLayer
 
-try:  # the one engine -> runtime import allowed (DESIGN.md); optional: fallback walk below
-    from runtime import _sys as _sys
-except Exception:  # pragma: no cover - missing cffi module
-    _sys = None
+from engine.confine import (OPAQUE_ROOT, OPAQUE_ROOTLESS, ConfinedRoot, clean_name, is_whiteout_dev,
+                            lower_lookup)
+from engine.confine import join as _join
 
-__all__ = ["UnpackOptions", "UnpackStats", "unpack_tar", "rootless_owner_xattr", "lower_lookup"]
+__all__ = ["UnpackOptions", "UnpackStats", "unpack_tar", "rootless_owner_xattr", "lower_lookup",
+           "OPAQUE_ROOT", "OPAQUE_ROOTLESS", "clean_name"]
 
-OPAQUE_ROOT = ("trusted.overlay.opaque", "user.overlay.opaque")
-OPAQUE_ROOTLESS = ("user.overlay.opaque",)
 ROOTLESS_XATTR = "user.rootlesscontainers"
 WH_PREFIX = ".wh."
 WH_OPAQUE = ".wh..wh..opq"
-_O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_LINKS = 40
 _SMALL = 1 << 20
 _PARALLEL_MAX = 256 << 10   # files up to this size are handed to a worker thread with their data
 _IN_FLIGHT = 128            # at most this many queued files (bounds memory to ~32 MiB)
@@ -113,135 +109,6 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def clean_name(name: str, what: str) -> list[str]:
-    """Split a tar member name into components inside the root; refuse ``..``."""
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeLayer(f"unpack {what}: entry {name!r} climbs out of the layer with '..'",
-                          hint="the image is malformed or hostile; do not use it")
-    return parts
-
-
-def _join(parts: list[str]) -> str:
-    return "/".join(parts)
-
-
-def _is_whiteout_dev(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-class _Root:
-    """Path resolution and creation confined to one directory (fd-based, symlinks scoped)."""
-
-    def __init__(self, path: Path, what: str, on_mkdir: Callable[[list[str]], None]):
-        self.path = Path(path)
-        self.fd = os.open(self.path, _O_PATH_DIR)
-        self.what = what
-        self._cache: dict[str, int] = {}
-        self._inos: dict[int, int] = {}
-        self._on_mkdir = on_mkdir
-        self._openat2 = _sys is not None and _probe_openat2(self.fd)
-
-    def close(self) -> None:
-        self.invalidate()
-        os.close(self.fd)
-
-    def invalidate(self) -> None:
-        """Forget cached directory fds (after a directory or symlink was removed or replaced)."""
-        for fd in self._cache.values():
-            os.close(fd)
-        self._cache.clear()
-        self._inos.clear()
-
-    def ino(self, fd: int) -> int:
-        """Inode number of a directory fd from :meth:`dir_fd` (cached)."""
-        ino = self._inos.get(fd)
-        if ino is None:
-            ino = self._inos[fd] = os.fstat(fd).st_ino
-        return ino
-
-    def dir_fd(self, parts: list[str], create: bool) -> int:
-        """An O_PATH fd of directory ``parts`` resolved inside the root (cached; do not close)."""
-        if not parts:
-            return self.fd
-        key = _join(parts)
-        fd = self._cache.get(key)
-        if fd is None:
-            fd = self._resolve_in_root(parts) if self._openat2 else None
-            if fd is None:
-                fd = self._walk(parts, create)
-            if len(self._cache) >= 512:
-                self.invalidate()
-            self._cache[key] = fd
-        return fd
-
-    def _resolve_in_root(self, parts: list[str]) -> int | None:
-        try:
-            return _sys.openat2(self.fd, _join(parts), _O_PATH_DIR & ~os.O_NOFOLLOW, 0,
-                                _sys.RESOLVE_IN_ROOT | _sys.RESOLVE_NO_MAGICLINKS | _sys.RESOLVE_NO_XDEV)
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR):
-                return None  # the walk creates missing parents or reports the file in the way
-            raise
-
-    def _walk(self, parts: list[str], create: bool) -> int:
-        """Component-by-component O_NOFOLLOW walk; symlinks resolved with the root as ``/``."""
-        todo = list(reversed(parts))
-        done: list[str] = []
-        cur = os.dup(self.fd)
-        links = 0
-        try:
-            while todo:
-                comp = todo.pop()
-                if comp in ("", "."):
-                    continue
-                if comp == "..":
-                    done = done[:-1]
-                    os.close(cur)
-                    cur = self._reopen(done)
-                    continue
-                try:
-                    nxt = os.open(comp, _O_PATH_DIR, dir_fd=cur)
-                except OSError as e:
-                    if e.errno == errno.ENOENT and create:
-                        os.mkdir(comp, 0o755, dir_fd=cur)
-                        self._on_mkdir(done + [comp])
-                        nxt = os.open(comp, _O_PATH_DIR, dir_fd=cur)
-                    elif e.errno in (errno.ENOTDIR, errno.ELOOP):
-                        st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
-                        if not stat.S_ISLNK(st.st_mode):
-                            raise UnsafeLayer(f"unpack {self.what}: {_join(done + [comp])} is not a "
-                                              "directory; cannot create entries below it") from None
-                        links += 1
-                        if links > _MAX_LINKS:
-                            raise UnsafeLayer(f"unpack {self.what}: too many symlinks resolving "
-                                              f"{_join(parts)}") from None
-                        target = os.readlink(comp, dir_fd=cur)
-                        if target.startswith("/"):
-                            done = []
-                            os.close(cur)
-                            cur = os.dup(self.fd)
-                        todo.extend(reversed(target.split("/")))
-                        continue
-                    else:
-                        raise
-                os.close(cur)
-                cur = nxt
-                done.append(comp)
-            return cur
-        except BaseException:
-            os.close(cur)
-            raise
-
-    def _reopen(self, done: list[str]) -> int:
-        fd = os.dup(self.fd)
-        for comp in done:
-            nxt = os.open(comp, _O_PATH_DIR, dir_fd=fd)
-            os.close(fd)
-            fd = nxt
-        return fd
-
-
 def _current_umask() -> int:
     """The process umask without changing it (os.umask would race with other threads)."""
     try:
@@ -252,56 +119,6 @@ def _current_umask() -> int:
     except OSError:
         pass
     return 0o777  # unknown: every file gets its explicit fchmod
-
-
-def _probe_openat2(root_fd: int) -> bool:
-    try:
-        os.close(_sys.openat2(root_fd, ".", _O_PATH_DIR, 0, _sys.RESOLVE_IN_ROOT))
-        return True
-    except Exception:
-        return False
-
-
-def lower_lookup(lowers: list[Path], parts: list[str]) -> tuple[Path, os.stat_result] | None:
-    """Find ``parts`` in the lower layer roots (top first) honouring whiteouts and opaque dirs.
-
-    Returns (path, lstat) of the topmost visible entry, or None. Paths through a lower symlink
-    are not followed (layer tars name real paths).
-    """
-    for root in lowers:
-        p = Path(root)
-        for i, comp in enumerate(parts):
-            p = p / comp
-            try:
-                st = os.lstat(p)
-            except (FileNotFoundError, NotADirectoryError):
-                break
-            if _is_whiteout_dev(st):
-                return None
-            if i == len(parts) - 1:
-                return p, st
-            if not stat.S_ISDIR(st.st_mode):
-                return None
-        else:
-            continue
-        if _opaque_prefix(Path(root), parts):
-            return None
-    return None
-
-
-def _opaque_prefix(root: Path, parts: list[str]) -> bool:
-    p = root
-    for comp in parts[:-1]:
-        p = p / comp
-        if not p.is_dir() or p.is_symlink():
-            return False
-        for name in OPAQUE_ROOTLESS + OPAQUE_ROOT:
-            try:
-                if os.getxattr(p, name, follow_symlinks=False) == b"y":
-                    return True
-            except OSError:
-                pass
-    return False
 
 
 @dataclass
@@ -322,7 +139,7 @@ class _Unpacker:
         self.stats = UnpackStats()
         self.dirs: dict[str, _DirMeta] = {}
         self.whiteouts: set[str] = set()
-        self.root = _Root(dest, opts.what, self._implicit_dir)
+        self.root = ConfinedRoot(dest, opts.what, self._implicit_dir)
         self._warned: set[str] = set()
         self._warn_lock = threading.Lock()
         # directories stay 0700 (no setgid) until finish_dirs, so a new file's owner is our ids
@@ -529,7 +346,7 @@ class _Unpacker:
             raise UnsafeLayer(f"unpack {self.what}: hardlink {m.name!r} points at directory {m.linkname!r}")
         if _join(target) == _join(parts):
             return  # a link to itself: already there
-        if st is not None and not _is_whiteout_dev(st):
+        if st is not None and not is_whiteout_dev(st):
             self.replace(parent, parts, want_dir=False)
             os.link(target[-1], parts[-1], src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False)
             return

@@ -9,8 +9,6 @@ options here and for real as an unprivileged user in tests/integration/test_root
 from __future__ import annotations
 
 import os
-import stat
-from pathlib import Path
 
 import pytest
 
@@ -30,13 +28,13 @@ OPQ = {"trusted.overlay.opaque": b"y", "user.overlay.opaque": b"y"}
 def unpack_mode(request, monkeypatch):
     """Every case runs three ways: inline file creation with openat2(RESOLVE_IN_ROOT) resolution,
     the parallel worker path, and the O_NOFOLLOW component walk used where openat2 is missing."""
-    import engine.unpack
+    import engine.confine
 
     monkeypatch.setenv("ENVCTL_UNPACK_WORKERS", "3" if request.param == "3workers" else "1")
     if request.param == "walk":
-        monkeypatch.setattr(engine.unpack, "_sys", None)
+        monkeypatch.setattr(engine.confine, "_sys", None)
     else:
-        assert engine.unpack._sys is not None, "runtime._sys (openat2) should be importable here"
+        assert engine.confine._sys is not None, "runtime._sys (openat2) should be importable here"
     return request.param
 
 
