@@ -169,6 +169,8 @@ class _Unpacker:
                             raise  # the source failed, not the filesystem
                         raise UnsafeLayer(f"unpack {self.what}: entry {m.name!r}: "
                                           f"{e.strerror or e}") from e
+                    except (ValueError, OverflowError) as e:  # NUL in a name, absurd mtime/ids
+                        raise UnsafeLayer(f"unpack {self.what}: entry {m.name!r}: {e}") from e
             self.barrier()
             self.finish_dirs()
         except tarfile.TarError as e:
@@ -321,8 +323,8 @@ class _Unpacker:
                 self.meta_fd(fd, m)
             finally:
                 os.close(fd)
-        except OSError as e:
-            raise UnsafeLayer(f"unpack {self.what}: entry {m.name!r}: {e.strerror or e}") from e
+        except (OSError, ValueError, OverflowError) as e:
+            raise UnsafeLayer(f"unpack {self.what}: entry {m.name!r}: {getattr(e, 'strerror', None) or e}") from e
         finally:
             os.close(parent)
             self._slots.release()

@@ -144,6 +144,16 @@ def test_hardlink_through_symlinked_dir_stays_inside(world):
     assert os.stat(root / "l").st_ino == os.stat(root / "real/f").st_ino
 
 
+@pytest.mark.parametrize("entry,msg", [
+    (E.file("f", b"x", mtime=10**30), "entry 'f': "),
+    (E.file("n" * 300, b"x"), "File name too long"),
+])
+def test_malformed_entries_are_one_clear_error(world, entry, msg):
+    with pytest.raises(UnsafeLayer, match=msg):
+        apply(world, [entry])
+    assert_failed_cleanly(world)
+
+
 def test_root_replaced_by_file_refused(world):
     with pytest.raises(UnsafeLayer, match="would replace the root directory"):
         apply(world, [E.file(".", b"x")])
