@@ -4,8 +4,8 @@ Roots are ``roots/<hash>`` files naming a project's lock file (written by ``envc
 whose lock file is gone is dropped. From each live root: its environment (``envs/<id>``), the
 layers recorded in that environment's ``env.json`` (image and step chains), every blob the lock
 names (manifests, configs, layers, for every platform) and the blob each kept layer came from.
-An environment whose ``locks/env-<id>`` is held (running: the runtime side holds it shared) is
-kept with everything it uses even when its root is gone. The sweep runs under the exclusive
+An environment in use — its ``locks/env-<id>`` held, or its runtime ``state.json`` naming a live
+process — is kept with everything it uses even when its root is gone. The sweep runs under the exclusive
 store lock, so no ``envctl up`` is half-way through (they hold it shared).
 """
 
@@ -69,6 +69,27 @@ def _lock_blobs(lock_path: Path) -> set[str]:
     return out
 
 
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _running(store: Store, env: Path) -> bool:
+    """An environment is in use while its env lock is held, or its runtime state names a live
+    process (``envs/<id>/state.json``, written by the runtime: ``pid``, ``supervisor``)."""
+    if is_locked(store.locks / f"env-{env.name}"):
+        return True
+    state = _json(env / "state.json") or {}
+    return any(_pid_alive(state.get(k)) for k in ("pid", "supervisor"))
+
+
 def _mark(store: Store, report: GcReport, dry_run: bool) -> tuple[set[str], set[str], set[str]]:
     envs, blobs, layers = set(), set(), set()
     for root in sorted(store.roots.iterdir()) if store.roots.is_dir() else []:
@@ -83,7 +104,7 @@ def _mark(store: Store, report: GcReport, dry_run: bool) -> tuple[set[str], set[
         if doc.get("env"):
             envs.add(doc["env"])
     for env in sorted(store.envs.iterdir()) if store.envs.is_dir() else []:
-        if env.name not in envs and is_locked(store.locks / f"env-{env.name}"):
+        if env.name not in envs and _running(store, env):
             envs.add(env.name)
             report.kept_running.append(env.name)
     for env in envs:

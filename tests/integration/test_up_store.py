@@ -214,6 +214,15 @@ def test_gc_drops_projects_whose_lock_is_gone_keeps_running_envs(registry, up_im
         assert kept["keptRunning"] == [rb["envId"]] and kept["removed"] == []
     finally:
         running.release()
+    state = envctl_home / "envs" / rb["envId"] / "state.json"  # the runtime's record of a live env
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        state.write_text(json.dumps({"status": "running", "pid": sleeper.pid}))
+        kept = json.loads(envctl("gc", "--json", cwd=a, home=envctl_home).stdout)
+        assert kept["keptRunning"] == [rb["envId"]] and kept["removed"] == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()
     dry = json.loads(envctl("gc", "--dry-run", "--json", cwd=a, home=envctl_home).stdout)
     gone = json.loads(envctl("gc", "--json", cwd=a, home=envctl_home).stdout)
     assert gone["removed"] == dry["removed"] and gone["bytesFreed"] == dry["bytesFreed"] > 0
