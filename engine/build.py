@@ -220,7 +220,7 @@ class _Builder:
 
     def step(self, index: int, step, parent: str | None, ctx: StepContext) -> StepOutcome:
         inputs = self._inputs(step, ctx)
-        key = cache_key(parent, step, ctx, inputs)
+        key = cache_key(parent, step, ctx, inputs, self.epoch)
         repro = getattr(step, "reproducible", True)
         for source, layer in self._lookup(key, parent):
             self.notify(f"step {index + 1}: {_describe(step)}: cached ({source})")
@@ -285,7 +285,8 @@ class _Builder:
         lowers = self.lowers or [self._empty_lower()]
         rootfs = {"driver": "overlay", "lowerdirs": [str(p) for p in lowers], "upperdir": str(upper),
                   "workdir": str(work), "userxattr": bool(self.executor.rootless)}
-        env = tuple(f"{k}={v}" for k, v in ctx.env)
+        # reproducible-builds.org: tools (compileall/pip: hash-based .pyc, dpkg, gzip...) honour it
+        env = tuple(f"{k}={v}" for k, v in sorted({"SOURCE_DATE_EPOCH": str(self.epoch), **dict(ctx.env)}.items()))
         result = self.executor.run(RunRequest(argv, env, ctx.workdir, ctx.user, rootfs, self.network, index))
         if result.status != 0:
             tail = "\n".join("  | " + line for line in result.output_tail[-TAIL_LINES:])
@@ -318,8 +319,9 @@ class _Builder:
 
 
 def _write_layer(upper, tmpdir, compression: str, epoch: int, uid_map, gid_map):
-    from engine.layer_writer import write_layer_file  # tarfile: only when a layer is written
+    from engine.layer_writer import clamp_mtimes, write_layer_file  # tarfile: only when a layer is written
 
+    clamp_mtimes(upper, epoch)  # the kept layer dir then equals what unpacking its tar gives
     result, path = write_layer_file(upper, tmpdir, compression=compression, epoch=epoch,
                                     uid_map=uid_map, gid_map=gid_map)
     return result, str(path)

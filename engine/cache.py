@@ -6,7 +6,8 @@ Cache key (issue 6, "Build") = canonical digest of::
      "parent": <chainID of everything below the step>,
      "step": <the step, normalised>,
      "context": {"env": {...}, "workdir": "...", "user": ..., "shell": ...},   # what the step sees
-     "inputs": [{"path", "dest", "kind", "mode", "digest" | "target"}, ...]}    # copy steps only
+     "inputs": [{"path", "dest", "kind", "mode", "digest" | "target"}, ...],    # copy steps only
+     "sourceDateEpoch": <int>}                                                  # mtimes and env
 
 so a step is rebuilt exactly when what it runs on, what it is, what it sees or what it copies
 changes; an earlier step never depends on a later one. Reading every copied file costs one
@@ -124,7 +125,7 @@ def _input(item: CopyItem) -> dict:
 
 
 def cache_key(parent_chain_id: str | Digest | None, step, context: StepContext,
-              inputs: list[CopyItem] = ()) -> str:
+              inputs: list[CopyItem] = (), epoch: int = 0) -> str:
     """The cache key of a step (``sha256:...``); see the module doc for what goes in.
 
     Args:
@@ -132,8 +133,10 @@ def cache_key(parent_chain_id: str | Digest | None, step, context: StepContext,
         step: a specs.model step (dataclass) or a dict.
         context: env/workdir/user/shell the step sees.
         inputs: the files a copy step copies (engine.copying.collect_copy).
+        epoch: SOURCE_DATE_EPOCH of the build (int): it is in the layer's mtimes and the step's env.
     """
     return canonical_digest({
+        "sourceDateEpoch": epoch,
         "cacheKeyVersion": CACHE_KEY_VERSION,
         "parent": None if parent_chain_id is None else str(parent_chain_id),
         "step": step_dict(step) if not isinstance(step, dict) else _jsonable(step),

@@ -37,6 +37,7 @@ __all__ = [
     "IdMap",
     "write_layer",
     "write_layer_file",
+    "clamp_mtimes",
     "source_date_epoch",
     "MEDIA_TYPE_GZIP",
     "MEDIA_TYPE_ZSTD",
@@ -362,6 +363,21 @@ def _add(tar: tarfile.TarFile, ti: tarfile.TarInfo, content: str | None) -> None
             tar.addfile(ti, f)
     except OSError as e:
         raise BuildError(f"write layer: read {content}: {e.strerror}") from e
+
+
+def clamp_mtimes(root: str | os.PathLike, epoch: int | None) -> int:
+    """Set every mtime (and atime) under ``root`` newer than ``epoch`` to ``epoch``; returns the count.
+
+    Symlinks are changed themselves (not followed). ``root`` itself is left alone.
+    """
+    if epoch is None:
+        return 0
+    n = 0
+    for e in _walk(os.fspath(root)):
+        if e.st.st_mtime > epoch:
+            os.utime(e.full, (epoch, epoch), follow_symlinks=False)
+            n += 1
+    return n
 
 
 def write_layer_file(upperdir: str | os.PathLike, directory: str | os.PathLike, **kw) -> tuple[LayerResult, Path]:

@@ -166,3 +166,8 @@ def test_umask_does_not_change_copy_inputs(tmp_path):
     os.chmod(root / "requirements.txt", 0o664)
     (item,) = collect_copy(root, ["requirements.txt"], "/tmp/")
     assert item.mode == 0o644
+
+
+def test_source_date_epoch_is_in_the_key():
+    step = Step("run", run="echo hi")
+    assert cache_key(PARENT, step, CTX, epoch=0) != cache_key(PARENT, step, CTX, epoch=1700000000)

@@ -238,3 +238,15 @@ def test_whiteouts_round_trip_through_unpack(tmp_path):
         st = os.lstat(out / "etc" / "removed")
         assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
     assert os.stat(out / "etc" / "hosts").st_ino == os.stat(out / "etc" / "hosts.link").st_ino
+
+
+def test_clamp_mtimes_makes_the_tree_match_its_tar(tmp_path):
+    from engine.layer_writer import clamp_mtimes
+
+    upper = make_upper(tmp_path / "u")
+    os.utime(upper / "etc" / "hosts", (100, 100))
+    n = clamp_mtimes(upper, 5000)
+    assert n > 0 and os.lstat(upper / "etc" / "hosts").st_mtime == 100
+    assert all(os.lstat(os.path.join(d, f)).st_mtime <= 5000
+               for d, ds, fs in os.walk(upper) for f in ds + fs)
+    assert os.lstat(upper / "etc" / "hosts.sym").st_mtime == 5000  # the link itself, not its target
