@@ -262,6 +262,10 @@ def summary(info: EnvInfo) -> str:
         parts.append(f"unpacked {r.unpacked} layer{'s' * (r.unpacked != 1)}")
     if r.cached:
         parts.append(f"{r.cached} cached")
+    built = sum(1 for o in info.steps if getattr(o, "source", "") == "built")
+    reused = sum(1 for o in info.steps if getattr(o, "source", "") in ("local", "remote"))
+    if built or reused:
+        parts.append(f"steps: {built} built, {reused} from cache")
     if not parts:
         parts.append("nothing to do")
     return f"environment {info.env_id} ready: {', '.join(parts)} in {info.seconds:.2f}s"
