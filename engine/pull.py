@@ -96,6 +96,7 @@ class _Puller:
         self._count_lock = threading.Lock()
         self.chains = chain_ids([layer.diff_id for layer in layers])
         self.futures: list[Future] = []
+        self.failed = threading.Event()
         self.report = PullReport(chain_ids=self.chains)
         for layer in layers:
             check_media_type(layer.media_type, str(layer.digest), allow_foreign)
@@ -110,9 +111,10 @@ class _Puller:
         if self._source is not None and hasattr(self._source, "close"):
             self._source.close()
 
-    def count(self, n: int) -> None:
+    def count(self, n: int, blobs: int = 0) -> None:
         with self._count_lock:
             self.report.downloaded_bytes += n
+            self.report.blobs_downloaded += blobs
 
     def lowers(self, i: int) -> Callable[[], list[Path]]:
         def wait() -> list[Path]:
@@ -122,9 +124,18 @@ class _Puller:
         return wait
 
     def job(self, i: int) -> str:
+        try:
+            return self._job(i)
+        except BaseException:
+            self.failed.set()
+            raise
+
+    def _job(self, i: int) -> str:
         layer, chain = self.layers[i], self.chains[i]
         if self.store.has_layer(chain):
             return "cached"
+        if self.failed.is_set():  # another layer failed: do not start more downloads
+            return "skipped"
         with self.store.blob_lock(layer.digest), self.store.layer_lock(chain):
             if self.store.has_layer(chain):
                 return "cached"
@@ -132,13 +143,13 @@ class _Puller:
             if not self.store.has_blob(layer.digest) and self.store.partial_path(layer.digest).exists():
                 res = self.store.fetch_blob_locked(self.source(), layer.digest, layer.size,
                                                    on_chunk=lambda b: self.count(len(b)))
-                self.report.blobs_downloaded += 0 if res.cached else 1
+                self.count(0, 0 if res.cached else 1)
             if self.store.has_blob(layer.digest):
                 with self.store.open_blob(layer.digest, layer.size) as blob:
                     unpack_into_store(self.store, chain, layer.diff_id, blob, opts, blob_digest=layer.digest)
                 return "unpacked"
             self.stream_and_unpack(layer, chain, opts)
-            self.report.blobs_downloaded += 1
+            self.count(0, 1)
             return "unpacked"
 
     def stream_and_unpack(self, layer: LayerRef, chain: Digest, opts) -> LayerResult:
@@ -189,7 +200,10 @@ def ensure_layers(store: Store, open_source: Callable[[], object], layers: list[
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="envctl-layer") as ex:
             for i in range(len(layers)):
                 p.futures.append(ex.submit(p.job, i))
-            outcomes = [f.result() for f in p.futures]
+        errors = [f.exception() for f in p.futures if f.exception() is not None]
+        if errors:
+            raise errors[0]  # the lowest failing layer's own error
+        outcomes = [f.result() for f in p.futures]
     finally:
         p.close()
     p.report.cached = outcomes.count("cached")
