@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import struct
 
 from runtime import _sys
@@ -84,6 +83,8 @@ def _write_direct(pid: int, uid_maps, gid_maps, deny_setgroups: bool) -> None:
 
 def loopback_up() -> None:
     """Bring ``lo`` up in a fresh network namespace (``network: none``). Raises SyscallError."""
+    import socket  # only for network: none (socket's import is ~2 ms)
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         ifr = struct.pack("16sH22x", b"lo", 0)
         try:
