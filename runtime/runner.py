@@ -178,15 +178,14 @@ class BuiltinRunner:
         try:
             _sys.prctl(_sys.PR_SET_PDEATHSIG, signal.SIGKILL)
             os.setsid()
+            if _has_ns(self.config, "network"):
+                loopback_up()  # before pivot_root: it imports socket, and the host's stdlib is gone after
+            # nothing may be imported lazily from here on (the host's Python library is not in the new root)
             apply_plan(ops, rootless=self.rootless, readonly_root=(self.config.get("root") or {}).get("readonly", False))
             if _has_ns(self.config, "uts") and self.config.get("hostname"):
                 _sys.sethostname(self.config["hostname"])
-            if _has_ns(self.config, "network"):
-                loopback_up()
             process = self.config.get("process") or {}
             setgroups = not self.rootless or _setgroups_allowed()
-            if not wait_start:
-                pass
             pid1(process, ctl=ctl, tty=bool(process.get("terminal")), wait_start=wait_start, setgroups=setgroups)
         except BaseException as e:  # noqa: BLE001
             send_error(ctl, e if isinstance(e, ContainerError) else _wrap(e))

@@ -51,14 +51,13 @@ def _probe(out: str) -> dict:
 @pytest.fixture
 def bundle(root_env):
     root_env.prepare()
-    probe = root_env.rootfs / "probe.sh"
-    probe.write_text(PROBE)
-    probe.chmod(0o755)
     b = root_env.base / "bundle"
-    r = root_env.envctl("bundle", str(b), "--", "/probe.sh")
+    # passed with sh -c, not as a script file: busybox sh keeps a script open on fd 10 and its
+    # background children may inherit it, which would make the fd table racy
+    r = root_env.envctl("bundle", str(b), "--", "sh", "-c", PROBE)
     assert r.returncode == 0, r.stderr
     cfg = json.loads((b / "config.json").read_text())
-    assert cfg["process"]["args"] == ["/probe.sh"]
+    assert cfg["process"]["args"] == ["sh", "-c", PROBE]
     return b
 
 
