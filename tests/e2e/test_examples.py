@@ -91,11 +91,7 @@ def test_webapp_serves_reloads_verifies_and_stops(base_registry, tmp_path, run_e
         ok(run_envctl("down", cwd=proj))
         assert poll(lambda: get(url) is None, timeout=10), "still serving after down"
         # a stopped project starts again (the services supervisor is gone, not just the env)
-        again = run_envctl("up", "-d", cwd=proj, env=env, timeout=120)
-        if again.returncode != 0 and "services already running" in again.stderr:
-            pytest.xfail("known bug: envctl down stops the environment but not the services "
-                         "supervisor (down.py never calls envctl.services_up.stop_services)")
-        ok(again)
+        ok(run_envctl("up", "-d", cwd=proj, env=env, timeout=120))
         assert "Reloaded:" in (get(url) or "")
     finally:
         run_envctl("down", cwd=proj)
