@@ -171,8 +171,15 @@ def pid1(process: dict, *, ctl, tty: bool, wait_start: bool = False,
             ctl.send(f"started {child}".encode())
         except OSError:
             pass
-        ctl.close()
-    os._exit(_supervise(child, watched))
+    code = _supervise(child, watched)
+    if ctl is not None:
+        # the status goes to the supervisor first: it need not wait for the kernel to tear the
+        # namespaces down (the setup process's exit) before returning it
+        try:
+            ctl.send(f"exit {code}".encode())
+        except OSError:
+            pass
+    os._exit(code)
 
 
 def _close_except(keep: set[int]) -> None:

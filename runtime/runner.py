@@ -61,6 +61,19 @@ class Started:
                 self.status = status
         return self.status is not None
 
+    def wait_exit_message(self) -> int | None:
+        """The command's exit code as PID 1 reports it on the control socket (None if it could
+        not: killed, or the channel closed). The setup process is reaped later by ``wait``."""
+        try:
+            while True:
+                msg, _fds = _ipc.recv_fds(self.ctl, 64, 1)
+                if not msg:
+                    return None
+                if msg.startswith(b"exit "):
+                    return int(msg.split()[1])
+        except (OSError, ValueError):
+            return None
+
     def wait(self) -> int:
         """Wait for the environment to end; returns the command's exit code."""
         if self.status is not None:

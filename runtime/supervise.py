@@ -13,6 +13,16 @@ from runtime.init import FORWARDED
 __all__ = ["supervise", "OOM_EXIT"]
 
 OOM_EXIT = 137
+_LINGERING: list[int] = []  # setup processes whose command's status we already have
+
+
+def _reap_lingering() -> None:
+    for pid in list(_LINGERING):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                _LINGERING.remove(pid)
+        except ChildProcessError:
+            _LINGERING.remove(pid)
 
 
 def _cgroup(config: dict, name: str | None, warn):
@@ -35,6 +45,7 @@ def supervise(runner, config: dict, *, state_dir: Path | None, warn=None, name: 
     from runtime import state as st
     from runtime import tty
 
+    _reap_lingering()
     cg = _cgroup(config, name, warn)
     if state_dir is not None:  # a second concurrent run of the same environment leaves the first's state
         prev = st.read_state(state_dir)
@@ -71,7 +82,13 @@ def supervise(runner, config: dict, *, state_dir: Path | None, warn=None, name: 
             with tty.RawMode(0):
                 tty.relay(started.pty_master, done=started.poll)
             os.close(started.pty_master)
-        code = started.wait()
+        code = None
+        if cg is None and started.pty_master is None:
+            code = started.wait_exit_message()
+        if code is None:
+            code = started.wait()
+        elif not started.poll():
+            _LINGERING.append(started.setup_pid)  # tearing its namespaces down (~4 ms); reaped later
     finally:
         for s, h in saved.items():
             signal.signal(s, h)
