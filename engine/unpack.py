@@ -159,7 +159,9 @@ class _Unpacker:
         if self.pool:
             sys.setswitchinterval(min(old_interval, 0.0002))
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tf:
+            # tarfile's stream reader re-slices its whole buffer on every 512-byte header read:
+            # 16 KiB measured 25-40% faster than 1 MiB on debian:bookworm (6,662 entries)
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=16 << 10) as tf:
                 for m in tf:
                     self.stats.entries += 1
                     try:
