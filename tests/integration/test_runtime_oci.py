@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.runtime_fixtures import REPO, root_env  # noqa: F401 (fixture)
+from tests.integration.runtime_fixtures import REPO, root_env, rt_env  # noqa: F401 (fixtures)
 
 RUNC = shutil.which("runc")
 
@@ -49,7 +49,8 @@ def _probe(out: str) -> dict:
 
 
 @pytest.fixture
-def bundle(root_env):
+def bundle(rt_env):
+    root_env = rt_env
     root_env.prepare()
     b = root_env.base / "bundle"
     # passed with sh -c, not as a script file: busybox sh keeps a script open on fd 10 and its
@@ -62,10 +63,10 @@ def bundle(root_env):
 
 
 @pytest.mark.skipif(RUNC is None, reason="runc not installed (.ci/run installs it)")
-def test_probe_matches_runc(root_env, bundle):
-    ours = root_env.envctl("oci", "--root", str(root_env.base / "oci"), "run", "--bundle", str(bundle), "p1")
-    theirs = subprocess.run([RUNC, "--root", str(root_env.base / "runc"), "run", "--bundle", str(bundle), "p1"],
-                            capture_output=True, text=True, timeout=60)
+def test_probe_matches_runc(rt_env, bundle):
+    # as root and rootless (runc's rootless mode with the same newuidmap mappings)
+    ours = rt_env.envctl("oci", "--root", str(rt_env.base / "oci"), "run", "--bundle", str(bundle), "p1")
+    theirs = rt_env.run_raw([RUNC, "--root", str(rt_env.base / "runc"), "run", "--bundle", str(bundle), "p1"])
     assert (ours.returncode, theirs.returncode) == (3, 3), (ours.stderr, theirs.stderr)
     a, b = _probe(ours.stdout), _probe(theirs.stdout)
     assert a == b
