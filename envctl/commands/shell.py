@@ -1,9 +1,10 @@
 """``envctl shell``: an interactive shell in the environment (pty, raw host terminal, resize).
 
 The shell is the spec's ``shell`` (recorded in env.json's config annotation
-``dev.envctl.shell``) or /bin/bash, falling back to /bin/sh with a notice when missing. bash,
-zsh and fish get a prompt marker naming the environment through the environment (PS1/ENVCTL_ENV)
-without touching the user's rc files.
+``dev.envctl.shell``) or /bin/bash, falling back to /bin/sh with a notice when missing. The
+prompt names the environment without touching rc files: PS1 (sh, zsh without a PROMPT in its
+rc), PROMPT_COMMAND re-adding the marker (bash, whose rc files usually set PS1), and a wrapped
+fish_prompt (fish); ENVCTL_ENV is set for prompts of your own.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def run(args) -> int:
     # bash's rc files usually set PS1 unconditionally: PROMPT_COMMAND re-adds the marker each prompt
     marker = [f"ENVCTL_ENV={name}", f"PS1=({name}) \\w \\$ ",
               f'PROMPT_COMMAND=case "$PS1" in "({name}) "*) ;; *) PS1="({name}) $PS1";; esac']
+    argv = [shell]
+    if os.path.basename(shell) == "fish":  # fish ignores PS1: wrap its prompt function after config
+        argv += ["-C", f"functions -c fish_prompt _envctl_prompt; "
+                       f"function fish_prompt; echo -n '({name}) '; _envctl_prompt; end"]
     interactive = os.isatty(0)
-    cfg = process_config(env, [shell], tty=interactive, cwd=args.workdir, extra_env=marker + args.env)
+    cfg = process_config(env, argv, tty=interactive, cwd=args.workdir, extra_env=marker + args.env)
     return run_config(cfg, runtime=runtime_name(cfg), state_dir=d, name=d.name, warn=out.warn)
