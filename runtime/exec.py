@@ -65,12 +65,12 @@ class _Exec:
             ours.close()
             self._joiner(theirs)
         theirs.close()
-        msg, _ = _recv(ours, "joining the environment")
         master = None
+        msg, fds = _recv(ours, "joining the environment")
         while not msg.startswith(b"started"):
             if msg == b"pty":
-                master = _[0]
-            msg, _ = _recv(ours, "the command start")
+                master = fds[0]
+            msg, fds = _recv(ours, "the command start")
         return Started(pid, int(msg.split()[1]), ours, master, None)
 
     def _joiner(self, ctl) -> None:

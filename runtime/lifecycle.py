@@ -69,47 +69,40 @@ def reset_upper(rootfs: dict, config: dict | None = None) -> bool:
 
 
 def _in_userns(fn, uid_maps, gid_maps) -> None:
+    """Run ``fn`` in a forked child inside a new user namespace mapped like the environment."""
     from runtime import _sys
     from runtime.errors import ContainerError
     from runtime.namespaces import write_id_maps
 
-    r, w = os.pipe()
+    go_r, go_w = os.pipe()
+    up_r, up_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            os.close(w)
+            os.close(go_w)
+            os.close(up_r)
             _sys.unshare(_sys.CLONE_NEWUSER)
-            _sync_child(r)
-            fn()
-            code = 0
-        except BaseException as e:  # noqa: BLE001
+            os.write(up_w, b"u")
+            if os.read(go_r, 1) == b"g":
+                fn()
+                code = 0
+        except BaseException as e:  # noqa: BLE001 - a forked child must not unwind into the caller
             os.write(2, f"envctl: error: reset: {e}\n".encode())
         os._exit(code)
-    os.close(r)
+    os.close(go_r)
+    os.close(up_w)
     try:
-        _wait_unshared(pid)
-        write_id_maps(pid, uid_maps, gid_maps)
+        if os.read(up_r, 1) == b"u":
+            write_id_maps(pid, uid_maps, gid_maps)
+            os.write(go_w, b"g")
     finally:
-        os.write(w, b"g")
-        os.close(w)
+        os.close(go_w)
+        os.close(up_r)
     _, status = os.waitpid(pid, 0)
     if status != 0:
-        raise ContainerError("reset the environment's writable layer failed")
-
-
-def _wait_unshared(pid: int, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    mine = os.readlink("/proc/self/ns/user")
-    while os.readlink(f"/proc/{pid}/ns/user") == mine:
-        if time.monotonic() > deadline:
-            raise TimeoutError("child did not unshare its user namespace")
-        time.sleep(0.001)
-
-
-def _sync_child(r: int) -> None:
-    os.read(r, 1)
-    os.close(r)
+        raise ContainerError("reset the environment's writable layer failed",
+                             hint="remove the upper directory by hand (see env.json rootfs.upperdir)")
 
 
 def _empty(rootfs: dict) -> None:
