@@ -144,9 +144,7 @@ def test_overlay_rootless_in_a_user_namespace(rootless_user):
         subprocess.run(["rm", "-rf", str(work)], check=True)
 
 
-def test_copy_driver_matches_the_overlay_view(tmp_path):
-    plan = _prepare(_root_run, tmp_path, "copy")
-    root = Path(plan["path"])
+def _listing(root: Path) -> dict:
     listed = {}
     for d, dirs, files in os.walk(root):
         for n in dirs + files:
@@ -155,7 +153,25 @@ def test_copy_driver_matches_the_overlay_view(tmp_path):
             kind = "dir" if p.is_dir() else "file"
             listed[str(p.relative_to(root))] = (kind, st.st_mode & 0o7777,
                                                 p.read_text() if kind == "file" else None)
-    assert listed == EXPECTED
+    return listed
+
+
+def test_copy_driver_matches_the_overlay_view(tmp_path):
+    plan = _prepare(_root_run, tmp_path, "copy")
+    assert _listing(Path(plan["path"])) == EXPECTED
+    assert os.stat(Path(plan["path"]) / "home/u/f").st_uid == 1000
+
+
+def test_copy_driver_rootless(rootless_user):
+    work = rootless_user.tmpdir()
+    try:
+        plan = _prepare(rootless_user.run, work, "copy")
+        root = Path(plan["path"])
+        assert _listing(root) == EXPECTED
+        assert os.stat(root / "home/u/f").st_uid == rootless_user.uid
+        assert os.getxattr(root / "home/u/f", "user.rootlesscontainers") == b"\x08\xe8\x07\x10\xe8\x07"
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=True)
 
 
 def test_many_layers_fit_the_mount_option_limit(tmp_path):
