@@ -29,7 +29,7 @@ from runtime import _ipc, _sys
 from runtime.capabilities import apply_capabilities, drop_bounding, switch_user
 from runtime.errors import ContainerError, SyscallError
 
-__all__ = ["FORWARDED", "pid1", "exec_command", "send_error", "exit_code_of", "prepare_command"]
+__all__ = ["FORWARDED", "pid1", "set_cmdline", "exec_command", "send_error", "exit_code_of", "prepare_command"]
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)
@@ -68,6 +68,21 @@ def _set_rlimits(rlimits) -> None:
             cur_hard = resource.getrlimit(res)[1]
             cap = cur_hard if cur_hard != resource.RLIM_INFINITY else hard
             resource.setrlimit(res, (min(soft, cap), min(hard, cap)))
+
+
+def set_cmdline(name: str = "envctl-init") -> None:
+    """Overwrite this process's argv area (what ``ps`` and /proc/PID/cmdline show inside the
+    environment) so PID 1 does not display envctl's host command line and paths. Best effort."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end: stat fields 48 and 49
+        data = name.encode()[: end - start - 1]
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            mem.write(data + b"\0" * (end - start - len(data)))
+    except (OSError, ValueError, IndexError):
+        pass
 
 
 def open_console() -> tuple[int, int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from runtime import _ipc, _sys
 from runtime.errors import ContainerError, SyscallError, UnsupportedHost
-from runtime.init import FORWARDED, exit_code_of, pid1, send_error
+from runtime.init import FORWARDED, exit_code_of, pid1, send_error, set_cmdline
 from runtime.namespaces import clone_flags, loopback_up, write_id_maps
 
 __all__ = ["BuiltinRunner", "ExternalRunner", "run_container", "Started"]
@@ -191,6 +191,7 @@ class BuiltinRunner:
         try:
             _sys.prctl(_sys.PR_SET_PDEATHSIG, signal.SIGKILL)
             os.setsid()
+            set_cmdline()
             if _has_ns(self.config, "network"):
                 loopback_up()  # before pivot_root: it imports socket, and the host's stdlib is gone after
             # nothing may be imported lazily from here on (the host's Python library is not in the new root)
