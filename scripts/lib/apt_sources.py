@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import os
 import re
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-APT_ETC = Path("/etc/apt")
+APT_ETC = Path(os.environ.get("ENVCTL_APT_ETC", "/etc/apt"))   # override: tests
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,14 @@ def suite_family(suite: str) -> tuple[str, ...]:
     return (suite, f"{suite}-updates", f"{suite}-security")
 
 
-def host_sources(suite: str, etc: Path = APT_ETC) -> list[Source]:
+def host_sources(suite: str, etc: Path | None = None) -> list[Source]:
     """The host's enabled ``deb`` sources whose suite is in ``suite_family(suite)``.
 
     Reads ``sources.list``, ``sources.list.d/*.list`` (one-line style) and ``*.sources``
     (deb822). Returns them sorted (family order, then URI), deduplicated. Raises RuntimeError
     when none is configured for the release itself.
     """
+    etc = etc or APT_ETC
     found: set[Source] = set()
     one_line = [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]
     for path in one_line:

@@ -102,6 +102,16 @@ def mmdebstrap_version() -> str:
     return out.stdout.strip()
 
 
+def static_inputs(image: ImageDef, sources_text: str) -> dict:
+    """Every cache-key input except the archive's state (the InRelease hashes)."""
+    hooks = sorted(MERGED_USR_HOOKS.glob("*.sh"))
+    return {"packer": PACKER_VERSION, "suite": image.suite, "variant": image.variant,
+            "include": list(image.include), "dpkgopts": list(image.dpkgopts),
+            "hooks": {p.name: _file_sha(p) for p in [CUSTOMIZE_HOOK, SLIMIFY_HOOK, *hooks]},
+            "packScript": _file_sha(HERE / "oci_pack.py"), "arch": oci_pack.oci_arch(),
+            "mmdebstrap": mmdebstrap_version(), "sources": sources_text}
+
+
 def plan_image(image: ImageDef, cache: Path, *, offline_ok: bool = True) -> Plan:
     """Compute the inputs and cache entry of ``image`` (fetches the suite's InRelease files).
 
@@ -110,12 +120,7 @@ def plan_image(image: ImageDef, cache: Path, *, offline_ok: bool = True) -> Plan
     """
     sources = apt_sources.host_sources(image.suite)
     text = apt_sources.render_deb822(sources)
-    hooks = sorted(MERGED_USR_HOOKS.glob("*.sh"))
-    inputs = {"packer": PACKER_VERSION, "suite": image.suite, "variant": image.variant,
-              "include": list(image.include), "dpkgopts": list(image.dpkgopts),
-              "hooks": {p.name: _file_sha(p) for p in [CUSTOMIZE_HOOK, SLIMIFY_HOOK, *hooks]},
-              "packScript": _file_sha(HERE / "oci_pack.py"), "arch": oci_pack.oci_arch(),
-              "mmdebstrap": mmdebstrap_version(), "sources": text}
+    inputs = static_inputs(image, text)
     static = _sha(inputs)[:12]
     plan = Plan(image, text, inputs)
     try:
