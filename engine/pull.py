@@ -88,8 +88,9 @@ class _Tee:
 
 class _Puller:
     def __init__(self, store: Store, open_source: Callable[[], object], layers: list[LayerRef],
-                 warn: Callable[[str], None], allow_foreign: bool):
-        self.store, self.layers, self.warn = store, layers, warn
+                 warn: Callable[[str], None], allow_foreign: bool,
+                 progress: Callable[[str], None] = lambda m: None):
+        self.store, self.layers, self.warn, self.progress = store, layers, warn, progress
         self._open_source = open_source
         self._source = None
         self._source_lock = threading.Lock()
@@ -145,9 +146,12 @@ class _Puller:
                                                    on_chunk=lambda b: self.count(len(b)))
                 self.count(0, 0 if res.cached else 1)
             if self.store.has_blob(layer.digest):
+                self.progress(f"layer {layer.digest.short()}: unpacking from the store")
                 with self.store.open_blob(layer.digest, layer.size) as blob:
                     unpack_into_store(self.store, chain, layer.diff_id, blob, opts, blob_digest=layer.digest)
                 return "unpacked"
+            size = f" ({layer.size / (1 << 20):.1f} MiB)" if layer.size else ""
+            self.progress(f"layer {layer.digest.short()}: downloading and unpacking{size}")
             self.stream_and_unpack(layer, chain, opts)
             self.count(0, 1)
             return "unpacked"
@@ -180,12 +184,14 @@ class _Puller:
 
 def ensure_layers(store: Store, open_source: Callable[[], object], layers: list[LayerRef], *,
                   jobs: int = DEFAULT_JOBS, warn: Callable[[str], None] = lambda m: None,
-                  allow_foreign: bool = False) -> PullReport:
+                  allow_foreign: bool = False,
+                  progress: Callable[[str], None] = lambda m: None) -> PullReport:
     """Download and unpack whatever of ``layers`` (bottom first) the store lacks.
 
     Args:
         open_source: called at most once, only when a blob must be downloaded (ImageSource).
         jobs: layers processed at once (downloads and unpacks overlap across them).
+        progress: one line per layer that is downloaded or unpacked.
 
     Returns:
         :class:`PullReport` with ``lowerdirs`` top first (the overlay order).
@@ -195,7 +201,7 @@ def ensure_layers(store: Store, open_source: Callable[[], object], layers: list[
     """
     t0 = time.monotonic()
     store.ensure()
-    p = _Puller(store, open_source, layers, warn, allow_foreign)
+    p = _Puller(store, open_source, layers, warn, allow_foreign, progress)
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="envctl-layer") as ex:
             for i in range(len(layers)):

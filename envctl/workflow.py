@@ -160,7 +160,7 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> En
     with store.store_lock(shared=True):
         config, fetched = _image_config(store, plat, opener)
         layers = [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers]
-        report = ensure_layers(store, opener, layers, warn=out.warn)
+        report = ensure_layers(store, opener, layers, warn=out.warn, progress=out.debug)
         report.downloaded_bytes += fetched
         lowerdirs, chain, steps = _build_steps(store, spec, project, config, report, out)
         if steps:  # issue 6: per-step cacheKey/diffID/digest into envctl.lock "steps" (envctl/steps.py)
