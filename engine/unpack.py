@@ -222,6 +222,8 @@ class _Unpacker:
             self._xattrs_path(self.root.fd, ".", m, is_link=False)
             return
         name = parts[-1]
+        if parts[0].startswith(WH_PREFIX + WH_PREFIX) and parts != [WH_OPAQUE]:
+            return  # AUFS metadata at the layer root (.wh..wh.plnk/...): skipped like Docker does
         if self.pending and (self._conflicts(parts) or not (m.isreg() or m.isdir() or m.issym())
                              or name.startswith(WH_PREFIX)):
             self.barrier()
@@ -400,6 +402,8 @@ class _Unpacker:
         name = parts[-1]
         if name == WH_OPAQUE:
             self.set_opaque_dir(parts[:-1])
+            return
+        if name.startswith(WH_PREFIX + WH_PREFIX):  # AUFS metadata: skipped (entry() too)
             return
         hidden = name[len(WH_PREFIX):]
         if not hidden or hidden in (".", ".."):

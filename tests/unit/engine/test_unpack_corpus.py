@@ -211,6 +211,11 @@ def test_opaque_dir_keeps_the_layer_s_own_entries(world):
     assert t["opt"][1] == 0o750 and t["opt"][5] == OPQ and t["fresh"][5] == OPQ
 
 
+def test_aufs_metadata_is_skipped(world):
+    r = apply(world, [E.dir(".wh..wh.plnk"), E.file(".wh..wh.plnk/123.456", b"x"), E.file("a", b"A")])
+    assert kinds(top(r)) == {"a": ("file", b"A")}
+
+
 def test_invalid_whiteout_name(world):
     with pytest.raises(UnsafeLayer, match="invalid whiteout"):
         apply(world, [E.file("a/.wh.", b"")])
