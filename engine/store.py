@@ -119,7 +119,8 @@ class Store:
         os.chmod(self.root, 0o700)
         for d in (self.blobs, self.layers, self.envs, self.roots, self.locks, self.tmp, self.quarantine):
             d.mkdir(parents=True, exist_ok=True)
-        set_topdir(self.tmp)
+        for d in (self.tmp, self.envs):  # new layers and environments each in a fresh block group
+            set_topdir(d)
         return self
 
     # ---- locks (order: store, env, blob, layer; see engine/locking.py)
