@@ -93,3 +93,24 @@ def test_fetch_blob_once_across_threads(tmp_path):
     for t in threads:
         t.join()
     assert len(src.requests) == 1 and sorted(r.cached for r in results) == [False, True, True, True]
+
+
+def test_tmp_and_envs_are_orlov_top_dirs(tmp_path):
+    import fcntl
+    import os
+    import struct
+    import subprocess
+
+    from engine.store import FS_IOC_GETFLAGS, FS_TOPDIR_FL
+
+    s = Store(tmp_path / "s").ensure()
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True, text=True).stdout.strip()
+    for d in (s.tmp, s.envs):
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            flags = struct.unpack("i", fcntl.ioctl(fd, FS_IOC_GETFLAGS, struct.pack("i", 0)))[0]
+        except OSError:
+            flags = 0
+        finally:
+            os.close(fd)
+        assert bool(flags & FS_TOPDIR_FL) == fstype.startswith("ext"), fstype
