@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.locking import is_locked
+from engine.rootfs import env_in_use
 from engine.store import Store, remove_tree
 from specs.digest import Digest
 
@@ -69,27 +70,6 @@ def _lock_blobs(lock_path: Path) -> set[str]:
     return out
 
 
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _running(store: Store, env: Path) -> bool:
-    """An environment is in use while its env lock is held, or its runtime state names a live
-    process (``envs/<id>/state.json``, written by the runtime: ``pid``, ``supervisor``)."""
-    if is_locked(store.locks / f"env-{env.name}"):
-        return True
-    state = _json(env / "state.json") or {}
-    return any(_pid_alive(state.get(k)) for k in ("pid", "supervisor"))
-
-
 def _mark(store: Store, report: GcReport, dry_run: bool) -> tuple[set[str], set[str], set[str]]:
     envs, blobs, layers = set(), set(), set()
     for root in sorted(store.roots.iterdir()) if store.roots.is_dir() else []:
@@ -104,7 +84,7 @@ def _mark(store: Store, report: GcReport, dry_run: bool) -> tuple[set[str], set[
         if doc.get("env"):
             envs.add(doc["env"])
     for env in sorted(store.envs.iterdir()) if store.envs.is_dir() else []:
-        if env.name not in envs and _running(store, env):
+        if env.name not in envs and env_in_use(store, env.name):
             envs.add(env.name)
             report.kept_running.append(env.name)
     for env in envs:

@@ -33,7 +33,7 @@ from engine.store import Store, remove_tree
 from engine.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS
 from specs.digest import Digest
 
-__all__ = ["detect_driver", "compose", "reset_env", "env_dir", "needs_reset", "MAX_MOUNT_DATA"]
+__all__ = ["detect_driver", "compose", "reset_env", "env_dir", "needs_reset", "env_in_use", "MAX_MOUNT_DATA"]
 
 MAX_MOUNT_DATA = 4095
 FICLONE = 0x40049409
@@ -69,6 +69,32 @@ def _state(d: Path) -> dict:
         return json.loads((d / "layers.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def env_in_use(store: Store, env_id: str) -> bool:
+    """True while an environment runs: its ``locks/env-<id>`` is held by another process, or the
+    runtime's ``envs/<id>/state.json`` names a live process (``pid`` or ``supervisor``)."""
+    from engine.locking import is_locked
+
+    if is_locked(store.locks / f"env-{env_id}"):
+        return True
+    try:
+        state = json.loads((env_dir(store, env_id) / "state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any(_pid_alive(state.get(k)) for k in ("pid", "supervisor"))
 
 
 def needs_reset(store: Store, env_id: str, chain: list[Digest], driver: str) -> bool:

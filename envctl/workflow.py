@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreError
 from engine.pull import LayerRef, PullReport, ensure_layers
-from engine.rootfs import compose, detect_driver, needs_reset
+from engine.rootfs import compose, detect_driver, env_in_use, needs_reset
 from engine.store import Store
 from specs.digest import Digest
 from specs.errors import EnvctlError, LockDrift, LockError
@@ -168,9 +168,13 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> En
             lock_bytes = record_steps(project, lock, lock_bytes, steps, platform, out, locked=locked or frozen)
         env_id = env_id_for(project.spec_path)
         env_dir = store.envs / env_id
+        running = env_in_use(store, env_id)
         with store.env_lock(env_id):
             driver = detect_driver()
             if needs_reset(store, env_id, chain, driver):
+                if running:
+                    raise StoreError(f"environment {env_id} is running and its layers changed",
+                                     hint="stop it with 'envctl down', then run 'envctl up' again")
                 clear_env_upper(env_dir)
             rootfs, reset = compose(store, env_id, lowerdirs, chain, driver=driver,
                                     notice=lambda m: out.info(f"notice: {m}"))
