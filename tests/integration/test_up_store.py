@@ -269,3 +269,26 @@ def test_rootless_up_run_and_gc(rootless_user, registry, up_images):
         assert list((home / "layers").iterdir()) == [] and list((home / "envs").iterdir()) == []
     finally:
         subprocess.run(["rm", "-rf", str(work)], check=True)
+
+
+def test_changed_layers_reset_the_upper_with_a_notice_but_never_while_running(registry, up_images, tmp_path,
+                                                                              envctl_home):
+    proj = project(tmp_path, f"{registry.host}/{up_images['base2']}")
+    r = up_json(envctl("up", "--json", cwd=proj, home=envctl_home))
+    upper = Path(r["rootfs"]["upperdir"])
+    (upper / "my-change").write_text("kept while the lock is unchanged")
+    assert "notice" not in envctl("up", cwd=proj, home=envctl_home).stderr
+    assert (upper / "my-change").exists()
+    (proj / "envctl.yaml").write_text(f"version: 1\nimage: {registry.host}/{up_images['other']}\n")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        (upper.parent / "state.json").write_text(json.dumps({"status": "running", "pid": sleeper.pid}))
+        busy = envctl("up", cwd=proj, home=envctl_home, check=False)
+        assert busy.returncode == 1 and "is running and its layers changed" in busy.stderr
+        assert (upper / "my-change").exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    done = envctl("up", cwd=proj, home=envctl_home)
+    assert "notice: the environment's layers changed" in done.stderr
+    assert not (upper / "my-change").exists()
