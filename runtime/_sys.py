@@ -24,7 +24,7 @@ from runtime._sys_ffi import ffi
 __all__ = [
     "SysError", "unshare", "setns", "mount", "umount2", "pivot_root", "prctl", "capget", "capset",
     "sethostname", "openat2", "mknodat", "mount_setattr", "close_range", "pidfd_open",
-    "CAPS", "cap_number", "cap_last",
+    "CAPS", "cap_number", "cap_last", "seccomp_set_filter",
 ]
 
 _libc = ffi.dlopen(None)
@@ -272,6 +272,15 @@ def pidfd_open(pid: int) -> int:
     """pidfd_open(2); returns a pidfd (int). Raises SysError."""
     rc = _libc.syscall(_long(_nr("pidfd_open")), ffi.cast("int", pid), ffi.cast("unsigned int", 0))
     return _check(rc, "pidfd_open", str(pid))
+
+
+def seccomp_set_filter(program: bytes) -> None:
+    """Install a classic-BPF seccomp filter (``program``: packed ``struct sock_filter`` array) for
+    this thread: ``prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)``. Raises SysError."""
+    buf = ffi.new("char[]", program)
+    fprog = ffi.new("struct sock_fprog *", {"len": len(program) // 8, "filter": ffi.cast("void *", buf)})
+    rc = _libc.prctl(22, _long(2), ffi.cast("void *", fprog))  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+    _check(rc, "prctl", "PR_SET_SECCOMP")
 
 
 def cap_number(name: str) -> int:

@@ -38,6 +38,10 @@ struct open_how {
     uint64_t mode;
     uint64_t resolve;
 };
+struct sock_fprog {
+    unsigned short len;
+    void *filter;
+};
 struct mount_attr {
     uint64_t attr_set;
     uint64_t attr_clr;

@@ -264,6 +264,11 @@ def generate_config(spec, *, image_config: dict, rootfs: dict, project_root: str
         linux["uidMappings"] = id_mappings(me_uid, subu, uid)
         linux["gidMappings"] = id_mappings(me_gid, subg, gid)
         gid5 = any(m["containerID"] <= 5 < m["containerID"] + m["size"] for m in linux["gidMappings"])
+    from runtime.seccomp import default_profile
+
+    profile = default_profile(caps)
+    if profile is not None:
+        linux["seccomp"] = profile
     res = _resources(_get(spec, "resources"))
     if res:
         linux["resources"] = res

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from runtime import _ipc, _sys
 from runtime.errors import ContainerError, ContainerNotFound
-from runtime.init import FORWARDED, exec_command, exit_code_of, open_console, prepare_command, send_error
+from runtime.init import (FORWARDED, exec_command, exit_code_of, open_console, prepare_command, seccomp_program,
+                          send_error)
 from runtime.namespaces import join
 from runtime.runner import Started, _recv
 
@@ -53,6 +54,7 @@ class _Exec:
         self.process = dict(state.get("process") or {})
         self.process["args"] = list(args)
         self.process["terminal"] = tty
+        self.seccomp = seccomp_program(state.get("seccomp"))
         if env:
             self.process["env"] = list(self.process.get("env") or []) + list(env)
         if cwd:
@@ -93,7 +95,7 @@ class _Exec:
             child = os.fork()
             if child == 0:
                 ctl.close()
-                exec_command(self.process, tty_slave=slave, setgroups=_setgroups_ok())
+                exec_command(self.process, tty_slave=slave, setgroups=_setgroups_ok(), seccomp=self.seccomp)
             if slave is not None:
                 os.close(slave)
             ctl.send(f"started {child}".encode())

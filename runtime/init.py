@@ -29,7 +29,7 @@ from runtime import _ipc, _sys
 from runtime.capabilities import apply_capabilities, drop_bounding, switch_user
 from runtime.errors import ContainerError, SyscallError
 
-__all__ = ["FORWARDED", "pid1", "set_cmdline", "exec_command", "send_error", "exit_code_of", "prepare_command"]
+__all__ = ["FORWARDED", "pid1", "set_cmdline", "seccomp_program", "exec_command", "send_error", "exit_code_of", "prepare_command"]
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)
@@ -107,11 +107,25 @@ def prepare_command(process: dict) -> None:
     drop_bounding((process.get("capabilities") or {}).get("bounding", ()))
 
 
+def seccomp_program(profile: dict | None) -> bytes | None:
+    """Packed BPF for an OCI ``linux.seccomp`` profile (compiled before forking). Raises
+    ContainerError for a profile the builtin compiler does not support."""
+    if not profile:
+        return None
+    from runtime.seccomp import compile_filter
+
+    try:
+        prog = compile_filter(profile)
+    except ValueError as e:
+        raise ContainerError(f"seccomp: {e}", hint="run this bundle with runc or crun (ENVCTL_RUNTIME=runc)") from None
+    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+
+
 def _env_dict(env_list) -> dict:
     return dict(item.partition("=")[::2] for item in env_list or ())
 
 
-def exec_command(process: dict, *, tty_slave: int | None, setgroups: bool = True) -> None:
+def exec_command(process: dict, *, tty_slave: int | None, setgroups: bool = True, seccomp=None) -> None:
     """In the command's own process: session/tty, user, caps, cwd, fds, then exec. Never returns.
 
     Exit 127 when the command is not found, 126 when it cannot be executed (message on stderr).
@@ -136,6 +150,11 @@ def exec_command(process: dict, *, tty_slave: int | None, setgroups: bool = True
         apply_capabilities(process.get("capabilities") or {},
                            no_new_privs=process.get("noNewPrivileges", True))
         _sys.close_range(3)
+        if seccomp:  # last: the filter also binds everything we still do before exec
+            try:
+                _sys.seccomp_set_filter(seccomp)
+            except _sys.SysError as e:
+                raise SyscallError.from_os_error(e) from None
     except ContainerError as e:
         os.write(2, f"envctl: error: {e.message}\n".encode())
         os._exit(1)
@@ -156,7 +175,7 @@ def _execvpe(args: list[str], env: dict) -> None:
 
 
 def pid1(process: dict, *, ctl, tty: bool, wait_start: bool = False,
-         setgroups: bool = True) -> None:
+         setgroups: bool = True, seccomp: bytes | None = None) -> None:
     """Run as PID 1 after the mounts: fork the command, forward signals, reap, exit. Never returns."""
     slave = None
     keep = {ctl.fileno()} if ctl is not None else set()
@@ -178,7 +197,7 @@ def pid1(process: dict, *, ctl, tty: bool, wait_start: bool = False,
     if child == 0:
         if ctl is not None:
             ctl.close()
-        exec_command(process, tty_slave=slave, setgroups=setgroups)
+        exec_command(process, tty_slave=slave, setgroups=setgroups, seccomp=seccomp)
     if slave is not None:
         os.close(slave)
     if ctl is not None:

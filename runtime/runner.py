@@ -22,7 +22,7 @@ from pathlib import Path
 
 from runtime import _ipc, _sys
 from runtime.errors import ContainerError, SyscallError, UnsupportedHost
-from runtime.init import FORWARDED, exit_code_of, pid1, send_error, set_cmdline
+from runtime.init import FORWARDED, exit_code_of, pid1, seccomp_program, send_error, set_cmdline
 from runtime.namespaces import clone_flags, loopback_up, write_id_maps
 
 __all__ = ["BuiltinRunner", "ExternalRunner", "run_container", "Started"]
@@ -110,6 +110,7 @@ class BuiltinRunner:
         from runtime.plan import build_plan
 
         ops = build_plan(self.config, rootless=self.rootless)  # computed before fork: errors stay here
+        self.seccomp = seccomp_program((self.config.get("linux") or {}).get("seccomp"))
         ours, theirs = _ipc.socketpair()
         pid = os.fork()
         if pid == 0:
@@ -200,7 +201,8 @@ class BuiltinRunner:
                 _sys.sethostname(self.config["hostname"])
             process = self.config.get("process") or {}
             setgroups = not self.rootless or _setgroups_allowed()
-            pid1(process, ctl=ctl, tty=bool(process.get("terminal")), wait_start=wait_start, setgroups=setgroups)
+            pid1(process, ctl=ctl, tty=bool(process.get("terminal")), wait_start=wait_start, setgroups=setgroups,
+                 seccomp=self.seccomp)
         except BaseException as e:  # noqa: BLE001
             send_error(ctl, e if isinstance(e, ContainerError) else _wrap(e))
             os._exit(1)

@@ -34,6 +34,7 @@ def running_state(config: dict, started, *, name: str | None = None, bundle: str
         "rootless": any(n["type"] == "user" for n in (config.get("linux") or {}).get("namespaces", ())),
         "namespaces": [n["type"] for n in (config.get("linux") or {}).get("namespaces", ())],
         "process": config.get("process") or {},
+        "seccomp": (config.get("linux") or {}).get("seccomp"),
     }
 
 

@@ -110,6 +110,22 @@ def test_capabilities_and_no_new_privs(rt_env):
     assert st["NoNewPrivs"].strip() == "1"
 
 
+def test_seccomp_denies_namespaces_and_keyrings(rt_env):
+    rt_env.prepare()
+    r = rt_env.envctl("run", "--", "sh", "-c",
+                      "grep Seccomp: /proc/self/status; unshare -U true 2>&1 || echo denied-$?; "
+                      "sleep 0 & wait $! && echo fork-ok")
+    assert "Seccomp:\t2" in r.stdout, r.stdout + r.stderr
+    assert "Operation not permitted" in r.stdout and "denied-" in r.stdout
+    assert "fork-ok" in r.stdout
+    # exec gets the same filter
+    p = rt_env.popen("run", "--", "sh", "-c", "echo ready; exec sleep 60")
+    assert p.stdout.readline().strip() == "ready"
+    rt_env.wait_state()
+    r = rt_env.envctl("exec", "--", "grep", "Seccomp:", "/proc/self/status")
+    assert "Seccomp:\t2" in r.stdout, r.stdout + r.stderr
+
+
 def test_cap_add_and_drop(rt_env):
     rt_env.prepare({"cap_add": ["SYS_PTRACE"], "cap_drop": ["NET_RAW", "MKNOD"]})
     st = _status(rt_env.envctl("run", "--", "cat", "/proc/self/status").stdout)

@@ -22,7 +22,7 @@ RUNC = shutil.which("runc")
 PROBE = r"""#!/bin/sh
 st() { grep "^$1:" /proc/self/status | cut -f2; }
 printf '{'
-for k in CapInh CapPrm CapEff CapBnd CapAmb NoNewPrivs; do printf '"%s": "%s", ' $k "$(st $k)"; done
+for k in CapInh CapPrm CapEff CapBnd CapAmb NoNewPrivs Seccomp; do printf '"%s": "%s", ' $k "$(st $k)"; done
 printf '"uid": "%s", "gid": "%s", ' "$(id -u)" "$(id -g)"
 printf '"nofile": "%s", "cwd": "%s", "hostname": "%s", ' "$(ulimit -n)" "$(pwd)" "$(hostname)"
 sleep 5 & printf '"fds": "%s", ' "$(ls /proc/$!/fd | tr '\n' ' ')"; kill $!
@@ -71,6 +71,7 @@ def test_probe_matches_runc(rt_env, bundle):
     a, b = _probe(ours.stdout), _probe(theirs.stdout)
     assert a == b
     assert a["CapEff"] == "00000000a80425fb" and a["NoNewPrivs"] == "1" and a["fds"].split() == ["0", "1", "2"]
+    assert a["Seccomp"] == "2"
 
 
 def _oci(env, *args, **kw):
