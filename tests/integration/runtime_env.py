@@ -65,7 +65,8 @@ def make_env(project: Path, rootfs: Path, opts: dict | None = None) -> Path:
         lock_path.write_text("{}\n")
     rootfs_plan = opts.get("rootfs") or {"driver": "copy", "path": str(rootfs)}
     cfg = generate_config(_spec(opts), image_config={"Env": ["PATH=/bin"]}, rootfs=rootfs_plan,
-                          project_root=str(project), rootless=os.geteuid() != 0, args=None, tty=False)
+                          project_root=str(project), rootless=os.geteuid() != 0, args=None, tty=False,
+                          use_subids=opts.get("subids"))
     if opts.get("shell"):
         cfg["annotations"]["dev.envctl.shell"] = opts["shell"]
     d = env_dir(spec_path)

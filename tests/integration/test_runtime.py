@@ -275,3 +275,12 @@ def test_cgroup_limits_applied_and_removed(root_env):
     p.wait(timeout=20)
     for d in dirs.values():
         assert not os.path.exists(d), d
+
+
+@pytest.mark.parametrize("user,inside", [(None, "0"), ("user", "1000")])
+def test_rootless_single_mapping_without_subids(rootless_env, user, inside):
+    rootless_env.prepare({"subids": False, "user": user})
+    r = rootless_env.envctl("run", "--", "sh", "-c", "id -u; wc -l < /proc/self/uid_map; touch /workspace/f")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [inside, "1"]
+    assert (rootless_env.project / "f").stat().st_uid == rootless_env.uid
