@@ -39,6 +39,7 @@ PACKER_VERSION = 1
 HERE = Path(__file__).resolve().parent
 CUSTOMIZE_HOOK = HERE / "hooks" / "customize-docker.sh"
 SLIMIFY_HOOK = HERE / "hooks" / "slimify.sh"
+POLICY_RC_HOOK = HERE / "hooks" / "policy-rc.sh"
 MERGED_USR_HOOKS = Path("/usr/share/mmdebstrap/hooks/merged-usr")
 
 # debuerreotype's .slimify-excludes / .slimify-includes, as dpkg options (dpkg.cfg(5)).
@@ -107,7 +108,7 @@ def static_inputs(image: ImageDef, sources_text: str) -> dict:
     hooks = sorted(MERGED_USR_HOOKS.glob("*.sh"))
     return {"packer": PACKER_VERSION, "suite": image.suite, "variant": image.variant,
             "include": list(image.include), "dpkgopts": list(image.dpkgopts),
-            "hooks": {p.name: _file_sha(p) for p in [CUSTOMIZE_HOOK, SLIMIFY_HOOK, *hooks]},
+            "hooks": {p.name: _file_sha(p) for p in [CUSTOMIZE_HOOK, SLIMIFY_HOOK, POLICY_RC_HOOK, *hooks]},
             "packScript": _file_sha(HERE / "oci_pack.py"), "arch": oci_pack.oci_arch(),
             "mmdebstrap": mmdebstrap_version(), "sources": sources_text}
 
@@ -142,7 +143,8 @@ def plan_image(image: ImageDef, cache: Path, *, offline_ok: bool = True) -> Plan
 def mmdebstrap_argv(image: ImageDef, sources_file: Path) -> list[str]:
     """The mmdebstrap command line writing ``image``'s rootfs as a tar to stdout."""
     argv = ["mmdebstrap", f"--variant={image.variant}", "--format=tar", "--skip=output/dev",
-            f"--hook-dir={MERGED_USR_HOOKS}", f"--customize-hook={CUSTOMIZE_HOOK}"]
+            "--skip=chroot/policy-rc.d", f"--hook-dir={MERGED_USR_HOOKS}",
+            f"--essential-hook={POLICY_RC_HOOK}", f"--customize-hook={CUSTOMIZE_HOOK}"]
     argv += [f"--dpkgopt={o}" for o in image.dpkgopts]
     if image.slim:
         argv.append(f"--customize-hook={SLIMIFY_HOOK}")
@@ -193,6 +195,15 @@ def build(plan: Plan, dest: Path) -> dict:
         shutil.rmtree(dest)
     os.replace(tmp, dest)
     return record
+
+
+def prune(cache: Path, name: str, keep: int = 3) -> None:
+    """Remove all but the ``keep`` newest cache entries of image ``name`` (older archive states)."""
+    entries = sorted((p.parent for p in cache.glob(f"{name}-*/build.json")
+                      if p.parent.name.count("-") == name.count("-") + 2),
+                     key=lambda d: (d / "build.json").stat().st_mtime, reverse=True)
+    for old in entries[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def describe(record: dict) -> str:
@@ -277,6 +288,7 @@ def main(argv=None) -> int:
                 print(f"building {name} (SOURCE_DATE_EPOCH={plan.epoch}) ...", flush=True)
                 record = build(plan, plan.entry)
                 print(f"built {name}: {describe(record)} [{plan.entry.name}]", flush=True)
+                prune(cache, name)
             if a.check_reproducible:
                 ok = check_reproducible(plan, record) and ok
             if not a.no_push:

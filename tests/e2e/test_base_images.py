@@ -61,6 +61,7 @@ def test_slim_is_smaller_and_has_no_docs(base_registry):
     assert sizes["bookworm-slim"] < sizes["bookworm"] * 0.8
     names = layer_names(base_registry.host, "bookworm-slim")
     assert "./usr/bin/apt-get" in names and "./usr/share/doc/apt/copyright" in names
+    assert "./usr/sbin/policy-rc.d" in names                                     # no service starts
     docs = [n for n in names if n.startswith(("./usr/share/doc/", "./usr/share/man/", "./usr/share/locale/"))
             and not n.endswith(("/", "/copyright", "locale.alias"))]
     assert docs == []

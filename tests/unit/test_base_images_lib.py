@@ -125,3 +125,15 @@ def test_unreachable_archive_falls_back_to_the_newest_cached_build(tmp_path, mon
     plan = base_images.plan_image(image, cache)
     assert plan.epoch in (1700000000, 1700000001) and plan.entry.parent == cache
     assert "using the newest cached bookworm" in capsys.readouterr().err
+
+
+def test_prune_keeps_the_newest_entries_of_one_image(tmp_path):
+    import os
+    for n, name in enumerate(["bookworm-aaa-1", "bookworm-aaa-2", "bookworm-bbb-3", "bookworm-bbb-4",
+                              "bookworm-slim-aaa-1"]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "build.json").write_text("{}")
+        os.utime(tmp_path / name / "build.json", (1000 + n, 1000 + n))
+    base_images.prune(tmp_path, "bookworm", keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bookworm-bbb-3", "bookworm-bbb-4",
+                                                          "bookworm-slim-aaa-1"]
