@@ -10,6 +10,11 @@ import argparse
 def add_parser(sub, name, parents):
     p = sub.add_parser(name, parents=parents, help="OCI runtime command line (runc-like)", description=__doc__)
     p.add_argument("--root", metavar="DIR", help="state directory (default /run/envctl-oci as root)")
+    # accepted for compatibility with tools that drive runc (containerd, runtime-tools); ignored
+    p.add_argument("--log", metavar="FILE", help=argparse.SUPPRESS)
+    p.add_argument("--log-format", metavar="FORMAT", help=argparse.SUPPRESS)
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--systemd-cgroup", action="store_true", help=argparse.SUPPRESS)
     osub = p.add_subparsers(dest="oci_command", metavar="COMMAND", required=True)
 
     def cmd(n, help_):
@@ -22,6 +27,8 @@ def add_parser(sub, name, parents):
         c.add_argument("-b", "--bundle", default=".", metavar="DIR", help="bundle directory (default .)")
         c.add_argument("--pid-file", metavar="FILE", help="write PID 1's host pid here")
         c.add_argument("--console-socket", metavar="PATH", help="not supported: use process.terminal with run")
+        c.add_argument("--no-pivot", action="store_true", help=argparse.SUPPRESS)  # always pivots
+        c.add_argument("--no-new-keyring", action="store_true", help=argparse.SUPPRESS)
         if n == "run":
             c.add_argument("-d", "--detach", action="store_true", help="do not wait for the container")
         c.add_argument("id")
