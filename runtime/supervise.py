@@ -26,11 +26,11 @@ def _reap_lingering() -> None:
 
 
 def _cgroup(config: dict, name: str | None, warn):
-    from runtime.cgroups import open_cgroup
-
     res = (config.get("linux") or {}).get("resources") or {}
     if not res:
         return None
+    from runtime.cgroups import open_cgroup
+
     cg_name = f"envctl-{name}-{os.getpid()}" if name else f"envctl-{os.getpid()}"  # concurrent runs of one env
     return open_cgroup(cg_name, res, warn=warn)
 
