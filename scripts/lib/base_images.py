@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -272,8 +273,17 @@ def parse_args(argv):
     return a
 
 
+def require_tools(push: bool) -> None:
+    """Fail early, naming the Debian package, when a tool the run needs is missing."""
+    needed = {"mmdebstrap": "mmdebstrap", **({"skopeo": "skopeo"} if push else {})}
+    missing = [pkg for tool, pkg in needed.items() if shutil.which(tool) is None]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not installed; run: apt-get install {' '.join(missing)}")
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
+    require_tools(not a.no_push)
     cache = a.cache_dir or cache_root()
     cache.mkdir(parents=True, exist_ok=True)
     ok = True
@@ -299,6 +309,6 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+    except (RuntimeError, OSError, subprocess.CalledProcessError, tarfile.TarError) as e:
         print(f"scripts/base-images: error: {e}", file=sys.stderr)
         sys.exit(1)
