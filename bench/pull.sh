@@ -112,6 +112,11 @@ for i in $(seq "$RUNS"); do
     # the same with the ext4 Orlov hint envctl sets on its tmp/ (chattr +T), for a fair comparison
     mkdir "$work/run/topdir"; chattr +T "$work/run/topdir" 2>/dev/null || true
     timed umoci_unpack_T umoci unpack --rootless --image "$work/run/oci:img" "$work/run/topdir/bundle"
+    # GNU tar on the same layer blob (single-threaded reference; plain dir and +T dir)
+    blob=$($PY -c 'import json,sys; r=sys.argv[1]; i=json.load(open(r+"/index.json"))["manifests"][0]["digest"][7:]; m=json.load(open(r+"/blobs/sha256/"+i)); print(r+"/blobs/sha256/"+m["layers"][0]["digest"][7:])' "$work/run/oci")
+    mkdir "$work/run/tar" "$work/run/topdir/tar"
+    timed gnu_tar tar -xzf "$blob" -C "$work/run/tar"
+    timed gnu_tar_T tar -xzf "$blob" -C "$work/run/topdir/tar"
     fresh
     timed podman_pull podman --root "$work/run/podman" --runroot "$work/run/podman-run" \
         --cgroup-manager cgroupfs --events-backend file --storage-driver overlay \
@@ -129,8 +134,8 @@ for line in open(sys.argv[1]):
 med = {k: statistics.median(s for s, _ in v) for k, v in rows.items()}
 rss = {k: max(r for _, r in v) for k, v in rows.items()}
 print(f"image {sys.argv[4]}: layers {int(sys.argv[2]) / 2**20:.1f} MiB compressed; {sys.argv[3]} runs, median wall time")
-for k in ("envctl_cold", "skopeo_copy", "umoci_unpack", "umoci_unpack_T", "podman_pull", "envctl_warm",
-          "envctl_second"):
+for k in ("envctl_cold", "skopeo_copy", "umoci_unpack", "umoci_unpack_T", "gnu_tar", "gnu_tar_T",
+          "podman_pull", "envctl_warm", "envctl_second"):
     print(f"  {k:15s} {med[k]:7.2f} s   peak RSS {rss[k] / 1024:6.1f} MiB")
 su = med["skopeo_copy"] + med["umoci_unpack"]
 print(f"  skopeo+umoci    {su:7.2f} s")
