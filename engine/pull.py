@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.compression import check_media_type
-from engine.errors import DigestMismatch, SizeMismatch
+from engine.errors import DigestMismatch, SizeMismatch, UnsafeLayer
 from engine.layers import LayerResult, default_options, unpack_into_store
 from engine.snapshots import chain_ids
 from engine.store import Store
@@ -171,8 +171,8 @@ class _Puller:
             try:
                 return unpack_into_store(self.store, chain, layer.diff_id, blob, opts,
                                          blob_digest=layer.digest, after_tar=commit_blob)
-            except (DigestMismatch, SizeMismatch):
-                partial.unlink(missing_ok=True)
+            except (DigestMismatch, SizeMismatch, UnsafeLayer):
+                partial.unlink(missing_ok=True)  # only an interrupted transfer is worth resuming
                 raise
             finally:
                 tee.close()

@@ -36,6 +36,19 @@ def _many_files_layer(n: int, big: int) -> bytes:
     return tar_layer(files)
 
 
+def _hostile_layer() -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name in ("etc/ok", "../../../../tmp/envctl-escaped"):
+            ti = tarfile.TarInfo(name)
+            ti.size = 3
+            tf.addfile(ti, io.BytesIO(b"bad"))
+    return buf.getvalue()
+
+
 @pytest.fixture(scope="session")
 def up_images(registry, tmp_path_factory):
     """{"base2": ref, "other": ref, "big": ref} pushed to the loopback registry; base shared."""
@@ -45,8 +58,9 @@ def up_images(registry, tmp_path_factory):
     lb.tag(lb.image([base, tar_layer({"etc/": ("dir",), "etc/which": b"base2\n"})]), "base2")
     lb.tag(lb.image([base, tar_layer({"etc/": ("dir",), "etc/which": b"other\n"})]), "other")
     lb.tag(lb.image([base, _many_files_layer(6000, 6 << 20)]), "big")
+    lb.tag(lb.image([base, _hostile_layer()]), "hostile")
     refs = {}
-    for name in ("base2", "other", "big"):
+    for name in ("base2", "other", "big", "hostile"):
         registry.push(lb.root, name, "envctl/up", name, all=False)
         refs[name] = f"envctl/up:{name}"
     return refs
@@ -230,6 +244,20 @@ def test_gc_drops_projects_whose_lock_is_gone_keeps_running_envs(registry, up_im
     assert sum(x.startswith("layers/") for x in gone["removed"]) == 1  # b's own top layer only
     assert all(Path(p).is_dir() for p in ra["rootfs"]["lowerdirs"])
     assert up_json(envctl("up", "--json", cwd=a, home=envctl_home))["layersCached"] == 2
+
+
+def test_hostile_image_is_one_clear_error_and_stores_nothing(registry, up_images, tmp_path, envctl_home):
+    proj = project(tmp_path, f"{registry.host}/{up_images['hostile']}")
+    r = envctl("up", cwd=proj, home=envctl_home, check=False)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert lines[-2].startswith("envctl: error: unpack layer sha256:")
+    assert lines[-2].endswith("entry '../../../../tmp/envctl-escaped' climbs out of the layer with '..'")
+    assert lines[-1] == "hint: the image is malformed or hostile; do not use it"
+    assert "Traceback" not in r.stderr and not Path("/tmp/envctl-escaped").exists()
+    layers = {p.name for p in (envctl_home / "layers").iterdir()}
+    assert len(layers) <= 1  # at most the (valid) base layer; never the hostile one
+    assert [p for p in (envctl_home / "tmp").iterdir()] == []
 
 
 def test_locked_and_frozen(registry, up_images, tmp_path, envctl_home):
