@@ -45,3 +45,15 @@ def test_run_all_shim_keeps_hyperfine_json(tmp_path):
                    env=env, check=True, capture_output=True)
     (kept,) = tmp_path.glob("x.*.hyperfine.json")
     assert [r["command"] for r in json.loads(kept.read_text())["results"]] == ["envctl true", "peer"]
+
+
+def test_summary_adapters_for_scripts_without_result_lines(tmp_path):
+    (tmp_path / "pull.log").write_text("  envctl_cold        1.39 s   peak RSS   42.3 MiB\n"
+                                       "  podman_pull        6.29 s   peak RSS   57.7 MiB\n"
+                                       "  skopeo+umoci       6.96 s\n")
+    (tmp_path / "reload.log").write_text("envctl                          155.6    167.9         104.6\n"
+                                         "watchmedo auto-restart          300.6    316.3         252.9\n")
+    text = report.render(str(tmp_path), ["pull", "reload"])
+    assert "| pull | cold-pull-unpack | 1390 | skopeo+umoci | 6960 | 0.20 |" in text
+    assert "| reload | save-to-served-p50 | 155.6 | watchmedo_auto-restart | 300.6 | 0.52 |" in text
+    assert "summary lines (script prints no RESULT lines yet)" in text
