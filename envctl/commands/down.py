@@ -1,5 +1,6 @@
-"""``envctl down [--reset] [-t SECONDS]``: stop the running environment (SIGTERM, grace, SIGKILL);
-``--reset`` also discards the environment's writable layer (the overlay upperdir)."""
+"""``envctl down [--reset] [-t SECONDS]``: stop the project's services (their supervisor sends
+each SIGTERM, waits its grace period, then SIGKILL), then the running environment (SIGTERM,
+grace, SIGKILL); ``--reset`` also discards the environment's writable layer (the overlay upperdir)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,20 @@ def add_parser(sub, name, parents):
 def run(args) -> int:
     from envctl.commands._enter import current_env
     from envctl.output import Output
+    from envctl.services_up import stop_services
     from runtime.lifecycle import reset_upper, stop
 
     out = Output(args.json, args.verbosity)
     project, d, env = current_env(args)
+    # services first, through their supervisor (SIGTERM + per-service grace), so they are not
+    # killed with the environment's PID 1; wait for it a little longer than -t
+    services = stop_services(d, timeout=max(15.0, args.timeout + 5))
     stopped = stop(d, timeout=args.timeout)
     reset = False
     if args.reset and env:
         reset = reset_upper(env.get("rootfs") or {}, env.get("runtime"))
-    out.result({"env": d.name, "stopped": stopped, "reset": reset},
+    out.result({"env": d.name, "stopped": stopped, "servicesStopped": services, "reset": reset},
                f"{project.root.name}: {'stopped' if stopped else 'not running'}"
+               + ("; services stopped" if services else "")
                + ("; writable layer reset" if reset else ""))
     return 0

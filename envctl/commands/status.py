@@ -1,4 +1,5 @@
-"""``envctl status [--all]``: running environments (pid, uptime, image digest)."""
+"""``envctl status [--all]``: running environments (pid, uptime, image digest) and, for an
+environment that runs services, one row per service: name, state, pid, ready, restarts, last exit."""
 
 from __future__ import annotations
 
@@ -21,6 +22,31 @@ def _row(d, env: dict | None, state: dict | None) -> dict:
             "image": ((env or {}).get("image") or {}).get("digest") or ((env or {}).get("imageBlobs") or [None])[0]}
 
 
+def _service_rows(d) -> list[dict]:
+    """Per-service rows from the services supervisor's status (envctl.services_up); [] if none."""
+    from envctl.services_up import services_status
+
+    keys = ("name", "state", "pid", "ready", "restarts", "lastExit")
+    return [{k: r.get(k) for k in keys} for r in services_status(d) or []]
+
+
+def _service_text(s: dict) -> str:
+    last = s["lastExit"]
+    return (f"  {s['name']}  {s['state']}" + (f"  pid {s['pid']}" if s["pid"] else "")
+            + ("  ready" if s["ready"] else "  not ready") + f"  restarts {s['restarts'] or 0}"
+            + (f"  last exit {last}" if last is not None else ""))
+
+
+def _text(rows: list[dict]) -> str:
+    lines = []
+    for r in rows:
+        lines.append(f"{r['env']}  {'running' if r['running'] else 'stopped'}"
+                     + (f"  pid {r['pid']}  up {r['uptime']}s" if r["running"] else "")
+                     + (f"  {r['image']}" if r["image"] else "") + (f"  {r['project']}" if r["project"] else ""))
+        lines.extend(_service_text(s) for s in r["services"])
+    return "\n".join(lines) or "no environments"
+
+
 def run(args) -> int:
     import json
 
@@ -40,10 +66,6 @@ def run(args) -> int:
             env = json.loads((d / "env.json").read_text())
         except (OSError, ValueError):
             env = None
-        rows.append(_row(d, env, read_state(d)))
-    text = "\n".join(f"{r['env']}  {'running' if r['running'] else 'stopped'}"
-                     + (f"  pid {r['pid']}  up {r['uptime']}s" if r["running"] else "")
-                     + (f"  {r['image']}" if r["image"] else "") + (f"  {r['project']}" if r["project"] else "")
-                     for r in rows) or "no environments"
-    out.result(rows, text)
+        rows.append({**_row(d, env, read_state(d)), "services": _service_rows(d)})
+    out.result(rows, _text(rows))
     return 0
