@@ -133,7 +133,8 @@ def _image_config(store: Store, plat, opener) -> tuple[dict, int]:
     return config, fetched
 
 
-def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> EnvInfo:
+def ensure_up(project, out, *, locked: bool = False, frozen: bool = False,
+              cache_from: str | None = None, cache_to: str | None = None) -> EnvInfo:
     """Make the project's environment ready to enter (CONTRACTS.md ``ensure_up``).
 
     Args:
@@ -141,6 +142,8 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> En
         out: envctl.output.Output for progress lines.
         locked: never write envctl.lock (LockDrift, exit 3, when it is missing or stale).
         frozen: ``locked`` and never download (EnvctlError when a blob is missing).
+        cache_from/cache_to: registry build cache references (``up --cache-from/--cache-to``);
+            they override the spec's ``cache:`` (envctl.steps.remote_cache_for).
 
     Returns:
         :class:`EnvInfo`. Raises SpecError, LockError/LockDrift, EngineError (registry, digest,
@@ -162,16 +165,20 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False) -> En
         layers = [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers]
         report = ensure_layers(store, opener, layers, warn=out.warn, progress=out.debug)
         report.downloaded_bytes += fetched
-        lowerdirs, chain, steps = _build_steps(store, spec, project, config, report, out)
+        lowerdirs, chain, steps = _build_steps(store, spec, project, config, report, out,
+                                               cache_from=cache_from, cache_to=cache_to)
         if steps:  # issue 6: per-step cacheKey/diffID/digest into envctl.lock "steps" (envctl/steps.py)
             from envctl.steps import record_steps
             lock_bytes = record_steps(project, lock, lock_bytes, steps, platform, out, locked=locked or frozen)
         env_id = env_id_for(project.spec_path)
         env_dir = store.envs / env_id
         running = env_in_use(store, env_id)
+        from envctl.idmap_view import present_lowerdirs  # rootless keep-id: per-mapping layer copies
+
+        lowerdirs = present_lowerdirs(store, spec, config, env_dir, lowerdirs, chain)
         with store.env_lock(env_id):
             driver = detect_driver()
-            if needs_reset(store, env_id, chain, driver):
+            if needs_reset(store, env_id, chain, driver, lowerdirs):
                 if running:
                     raise StoreError(f"environment {env_id} is running and its layers changed",
                                      hint="stop it with 'envctl down', then run 'envctl up' again")
@@ -206,7 +213,7 @@ def clear_env_upper(env_dir: Path) -> None:
         reset_upper(rootfs, data.get("runtime"))
 
 
-def _build_steps(store, spec, project, config, report, out):
+def _build_steps(store, spec, project, config, report, out, *, cache_from=None, cache_to=None):
     """Step layers on top of the image (issue 6's engine.build); the runtime runs ``run`` steps."""
     chain = list(report.chain_ids)
     if not any(s.kind in ("run", "copy") for s in spec.steps):
@@ -222,15 +229,15 @@ def _build_steps(store, spec, project, config, report, out):
     res = build_steps(spec.steps, store=store, base_diff_ids=[str(c) for c in _diff_ids(config)],
                       image_config=config.get("config") or {}, spec_env=spec.env_dict(),
                       project_root=project.root, executor=executor, network=spec.network, notify=out.info,
-                      remote=_remote_cache(spec, out))
+                      remote=_remote_cache(spec, out, cache_from=cache_from, cache_to=cache_to))
     chain = [Digest.parse(c) for c in res.chains]
     return [store.layer_root(c) for c in reversed(chain)], chain, res.outcomes
 
 
-def _remote_cache(spec, out):
-    from envctl.steps import remote_cache_for  # issue 6: registry build cache (spec cache / env vars)
+def _remote_cache(spec, out, *, cache_from: str | None = None, cache_to: str | None = None):
+    from envctl.steps import remote_cache_for  # issue 6: registry build cache (flags, env vars, spec)
 
-    return remote_cache_for(spec, out)
+    return remote_cache_for(spec, out, cache_from=cache_from, cache_to=cache_to)
 
 
 def _diff_ids(config: dict) -> list[Digest]:

@@ -1,4 +1,5 @@
-"""``envctl up [--locked] [--frozen]``: fetch, unpack and compose the environment (envctl.workflow)."""
+"""``envctl up [--locked] [--frozen] [--cache-from REF] [--cache-to REF] [-d]``: fetch, unpack and
+compose the environment, building its steps (envctl.workflow)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ def add_parser(sub, name, parents):
     p.add_argument("--locked", action="store_true",
                    help="fail (exit 3) instead of writing envctl.lock when it is missing or stale")
     p.add_argument("--frozen", action="store_true", help="like --locked, and fail instead of downloading")
+    p.add_argument("--cache-from", metavar="REF",
+                   help="registry repository to fetch cached step layers from (overrides the spec's cache:)")
+    p.add_argument("--cache-to", metavar="REF",
+                   help="registry repository to publish built step layers to (overrides the spec's cache:)")
     p.add_argument("-d", "--detach", action="store_true",
                    help="with services: run them in the background (envctl logs/restart/down)")
     return p
@@ -23,7 +28,8 @@ def run(args) -> int:
 
     out = Output(args.json, args.verbosity)
     project = find_project(args.project, args.file)
-    info = ensure_up(project, out, locked=args.locked, frozen=args.frozen)
+    info = ensure_up(project, out, locked=args.locked, frozen=args.frozen,
+                     cache_from=args.cache_from, cache_to=args.cache_to)
     r = info.report
     out.result({"envId": info.env_id, "envJson": str(info.env_json), "seconds": round(info.seconds, 3),
                 "downloadedBytes": r.downloaded_bytes, "layersUnpacked": r.unpacked,
