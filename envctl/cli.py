@@ -58,6 +58,13 @@ environment:
 """
 
 
+class _TopHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``envctl --help``: one line per command, whatever the terminal width (never wrapped)."""
+
+    def _split_lines(self, text, width):
+        return text.splitlines()
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own exit is 2 too; keep our one-line format
         self.print_usage(sys.stderr)
@@ -86,7 +93,7 @@ def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:
     from envctl import __version__
 
     p = _Parser(prog="envctl", description="Declarative, reproducible development environments.",
-                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                epilog=EPILOG, formatter_class=_TopHelpFormatter)
     p.add_argument("--version", action="version", version=f"envctl {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():

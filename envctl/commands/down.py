@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
-    p = sub.add_parser(name, parents=parents, help="stop the environment", description=__doc__)
+    p = sub.add_parser(name, parents=parents, help="stop the services and the environment", description=__doc__)
     p.add_argument("-t", "--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="grace period after SIGTERM before SIGKILL (default 10)")
     p.add_argument("--reset", action="store_true", help="discard changes made inside the environment")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
-    p = sub.add_parser(name, parents=parents, help="show running environments", description=__doc__)
+    p = sub.add_parser(name, parents=parents, help="show environments and their services", description=__doc__)
     p.add_argument("-a", "--all", action="store_true", help="every environment in the store, not just this project's")
     return p
 
