@@ -8,6 +8,7 @@ missing or stale is ``envctl.workflow.ensure_up`` (the ``envctl up`` work) calle
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -117,8 +118,25 @@ def runtime_name(cfg: dict) -> str:
     return name
 
 
+class _EnvAction(argparse.Action):
+    """``-e``: ``KEY=VALUE`` as given; ``KEY`` alone takes the host's value and is left out when
+    the host has none (like ``docker run -e KEY``); an empty KEY is a usage error (the runtime
+    would refuse it only after start-up)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        items = list(getattr(namespace, self.dest, None) or [])
+        key, eq, _ = value.partition("=")
+        if not key:
+            raise argparse.ArgumentError(self, f"{value!r}: the variable name is empty (expected KEY=VALUE or KEY)")
+        if eq:
+            items.append(value)
+        elif key in os.environ:
+            items.append(f"{key}={os.environ[key]}")
+        setattr(namespace, self.dest, items)
+
+
 def add_run_args(p) -> None:
     """Arguments shared by run/shell/exec."""
-    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment variable (repeatable)")
+    p.add_argument("-e", "--env", action=_EnvAction, default=[], metavar="KEY=VALUE",
+                   help="extra environment variable (repeatable); KEY alone passes the host's value")
     p.add_argument("-w", "--workdir", metavar="DIR", help="working directory inside the environment")
