@@ -183,7 +183,7 @@ def run_services(project, out, *, detach: bool = False) -> int | None:
         without the runtime).
 
     Raises:
-        EnvctlError: services already running for this project (``-d``), or the daemon failed.
+        EnvctlError: services already running for this project, or the daemon failed.
     """
     from specs import load_spec
 
@@ -191,6 +191,7 @@ def run_services(project, out, *, detach: bool = False) -> int | None:
     if not spec.services:
         return None
     host = os.environ.get("ENVCTL_SERVICES_ON_HOST") == "1"
+    _refuse_if_running(project, host)
     if detach:
         return _detach(project, out, host)
     from envctl.services_session import ServicesSession
@@ -211,7 +212,9 @@ def _wait_supervisor_after_down(d: Path, pid: int, timeout: float = 5.0) -> None
         time.sleep(0.02)
 
 
-def _detach(project, out, host: bool) -> int:
+def _refuse_if_running(project, host: bool) -> None:
+    """Raise when a supervisor (``up -d`` or a foreground ``up``) already runs this project's
+    services: a second one would fight over the ports, the logs and status.json."""
     from envctl.commands._enter import env_dir
 
     d = env_dir(project.spec_path)
@@ -222,6 +225,12 @@ def _detach(project, out, host: bool) -> int:
         raise EnvctlError(f"services already running for {project.display_spec} "
                           f"(supervisor pid {data['supervisorPid']})",
                           hint="'envctl restart' restarts them, 'envctl down' stops them")
+
+
+def _detach(project, out, host: bool) -> int:
+    from envctl.commands._enter import env_dir
+
+    d = env_dir(project.spec_path)
     sdir = services_dir(d)
     sdir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "envctl.services_session", str(project.root), str(project.spec_path)]
