@@ -114,8 +114,12 @@ class _Capture:
     def __exit__(self, *exc) -> None:
         for fd, saved in zip((0, 1, 2), self.saved):
             os.dup2(saved, fd)
-            os.close(saved)
+        # the pump may still be echoing the last block to saved[2]: close it only afterwards
+        # (closing first made that write fail with EBADF, a thread traceback on the terminal,
+        # or land in whatever file reused the descriptor number)
         self.thread.join(timeout=5)
+        for saved in self.saved:
+            os.close(saved)
 
 
 def make_executor(spec, project) -> RuntimeExecutor:
