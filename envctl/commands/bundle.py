@@ -32,6 +32,12 @@ def run(args) -> int:
     _project, _d, env = load_env(args, out)
     argv = (args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd) or ["sh"]
     cfg = process_config(env, argv, tty=False)
-    path = write_bundle(Path(args.dir), cfg, env.get("rootfs") or {}, copy=args.copy)
+    try:
+        path = write_bundle(Path(args.dir), cfg, env.get("rootfs") or {}, copy=args.copy)
+    except OSError as e:
+        from specs.errors import EnvctlError
+
+        raise EnvctlError(f"bundle {args.dir}: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
+                          hint="choose a new or empty directory you can write") from None
     out.result({"bundle": str(path)}, f"bundle written to {path}")
     return 0

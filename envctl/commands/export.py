@@ -23,7 +23,7 @@ def run(args) -> int:
     from envctl.output import Output
     from envctl.project import find_project
     from envctl.steps import environment_image
-    from specs.errors import UsageError
+    from specs.errors import EnvctlError, UsageError
     from specs.reference import parse_reference
 
     dest = parse_reference(args.destination)
@@ -33,12 +33,17 @@ def run(args) -> int:
     out = Output(args.json, args.verbosity)
     project = find_project(args.project, args.file)
     parts, store, spec, _lock, _info = environment_image(project, out, locked=args.locked)
-    if dest.transport == "oci":
-        digest = write_oci_layout(parts, store, dest.path, tag=dest.tag)
-        image_id = parts.config_digest
-    else:
-        image_id = write_docker_archive(parts, store, dest.path, repo_tag=dest.tag)
-        digest = parts.manifest_digest
+    try:
+        if dest.transport == "oci":
+            digest = write_oci_layout(parts, store, dest.path, tag=dest.tag)
+            image_id = parts.config_digest
+        else:
+            image_id = write_docker_archive(parts, store, dest.path, repo_tag=dest.tag)
+            digest = parts.manifest_digest
+    except OSError as e:
+        where = f": {e.filename}" if e.filename and str(e.filename).startswith(str(dest.path)) else ""
+        raise EnvctlError(f"export {args.destination}: {e.strerror or e}{where}",
+                          hint="choose a writable path (oci: a new or existing layout directory)") from None
     data = {"destination": str(dest), "manifestDigest": str(digest), "imageID": str(image_id),
             "layers": len(parts.layers), "specDigest": spec.digest()}
     out.result(data, f"exported {dest} ({len(parts.layers)} layers, manifest {digest})")

@@ -89,7 +89,13 @@ def run(args) -> int:
         check(project.root, result)
         out.result({"path": result.path, "current": True}, f"{result.path} is up to date")
         return 0
-    changed = write(project.root, result)
+    try:
+        changed = write(project.root, result)
+    except OSError as e:
+        from specs.errors import EnvctlError
+
+        raise EnvctlError(f"generate {args.target}: write {result.path}: {e.strerror or e}",
+                          hint="check the -o path and that the directory is writable") from None
     for note in result.notes:
         out.info(f"not carried over: {note}")
     out.result({"path": result.path, "changed": changed, "notes": list(result.notes)},
