@@ -81,8 +81,10 @@ def _overlay_in_userns(base: str) -> None:
     Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
     for d in ("l", "u", "w", "m"):
         os.mkdir(os.path.join(base, d))
+    from runtime.mounts import overlay_options  # the options environments are mounted with
+
     _sys.mount("overlay", os.path.join(base, "m"), "overlay", 0,
-               f"lowerdir={base}/l,upperdir={base}/u,workdir={base}/w,userxattr")
+               overlay_options([f"{base}/l"], f"{base}/u", f"{base}/w", userxattr=True))
 
 
 def probe_overlay_userxattr() -> Finding:

@@ -117,19 +117,33 @@ def _mount(root: _Root, op: Mount) -> None:
             os.close(fd)
 
 
+def overlay_options(lowerdirs, upperdir: str, workdir: str, userxattr: bool) -> str:
+    """Mount data for an environment's or a build step's overlay (lowerdirs top first).
+
+    Redirects and metacopy are turned off explicitly instead of relying on the kernel's defaults
+    (``CONFIG_OVERLAY_FS_REDIRECT_DIR``/``_METACOPY``, module parameters): engine.layer_writer
+    refuses upper dirs holding ``overlay.redirect``/``overlay.metacopy`` xattrs. With
+    ``userxattr`` (rootless) the kernel rejects ``redirect_dir=off`` ("conflicting options") and
+    accepts only ``nofollow`` — redirects neither created nor followed — so that is passed there.
+
+    Returns:
+        str: ``lowerdir=...,upperdir=...,workdir=...,redirect_dir=...,metacopy=off[,userxattr]``.
+    """
+    redirect = "nofollow" if userxattr else "off"
+    return (f"lowerdir={':'.join(lowerdirs)},upperdir={upperdir},workdir={workdir},"
+            f"redirect_dir={redirect},metacopy=off" + (",userxattr" if userxattr else ""))
+
+
 def _overlay(op: MountOverlay, rootless: bool) -> None:
-    lower = ":".join(op.lowerdirs)
-    opts = f"lowerdir={lower},upperdir={op.upperdir},workdir={op.workdir}"
-    if op.userxattr or rootless:
-        opts += ",userxattr"
+    userxattr = bool(op.userxattr or rootless)
+    opts = overlay_options(op.lowerdirs, op.upperdir, op.workdir, userxattr)
     cwd = None
     if len(opts) > 3800:  # mount data is one page; relative names from the common parent keep it short
         base = os.path.commonpath([*op.lowerdirs, op.upperdir, op.workdir])
         cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
         os.chdir(base)
-        rel = [os.path.relpath(p, base) for p in op.lowerdirs]
-        opts = (f"lowerdir={':'.join(rel)},upperdir={os.path.relpath(op.upperdir, base)},"
-                f"workdir={os.path.relpath(op.workdir, base)}" + (",userxattr" if op.userxattr or rootless else ""))
+        opts = overlay_options([os.path.relpath(p, base) for p in op.lowerdirs], os.path.relpath(op.upperdir, base),
+                               os.path.relpath(op.workdir, base), userxattr)
     try:
         _sys.mount("overlay", op.target, "overlay", 0, opts)
     except _sys.SysError as e:
