@@ -51,8 +51,14 @@ class RuntimeExecutor:
         shim = SimpleNamespace(user=req.user, workdir=req.workdir, network=req.network, cap_add=(), cap_drop=(),
                                mounts=(), resources=None)
         image_config = {"Env": list(req.env), "WorkingDir": req.workdir, "User": req.user or ""}
-        return generate_config(shim, image_config=image_config, rootfs=req.rootfs, project_root=None,
-                               rootless=self.rootless, args=list(req.argv), tty=False)
+        try:
+            return generate_config(shim, image_config=image_config, rootfs=req.rootfs, project_root=None,
+                                   rootless=self.rootless, args=list(req.argv), tty=False)
+        except ValueError as e:  # a `user:` step naming a user the image lacks
+            from engine.errors import BuildError
+
+            raise BuildError(f"build step {req.step_index + 1}: {e}",
+                             hint="create the user in an earlier run step, or give a numeric uid[:gid]") from None
 
     def run(self, req: RunRequest) -> RunResult:
         """Run one step; returns its exit status and output tail. Raises ContainerError on setup failures."""
