@@ -378,6 +378,13 @@ def commit_layer_dir(store: Store, layer_dir: Path, layer: CachedLayer, rootless
             "size": layer.size, "compression": layer.media_type.rsplit("+", 1)[-1] if "+" in layer.media_type
             else "plain", "mediaType": layer.media_type, "rootless": rootless, "builtBy": "envctl build",
             **({"treeDigest": tree_digest(layer_dir / "root")} if tree else {})}
+    idmap = store.idmap if rootless else None
+    if idmap is not None:  # the step ran under the store's subordinate-id mapping (engine/idmap.py)
+        from engine.userns import call_in_userns
+
+        meta.update(idMap=idmap.key(), idMappings=idmap.to_json(),
+                    treeDigest=call_in_userns(tree_digest, (layer_dir / "root",), idmap.uid, idmap.gid,
+                                              f"digest layer {layer.chain_id}"))
     (layer_dir / "layer.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n")
     syncfs(layer_dir)
     with store.layer_lock(chain):

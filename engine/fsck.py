@@ -52,11 +52,19 @@ def _layer_problem(store: Store, d) -> str | None:
         return "incomplete (no layer.json)"
     except (OSError, ValueError) as e:
         return f"unreadable layer.json ({e})"
-    if meta.get("chainID") != f"sha256:{d.name}":
+    if meta.get("chainID") != f"sha256:{d.name.partition('.')[0]}":
         return f"layer.json names chainID {meta.get('chainID')}"
     if not (d / "root").is_dir():
         return "no root/ directory"
     want = meta.get("treeDigest")
+    if want and meta.get("idMappings"):  # owners are container ids: digest inside that mapping
+        from engine.idmap import IdMap
+        from engine.userns import call_in_userns
+
+        j = meta.get("treeIdMappings") or meta["idMappings"]
+        m = IdMap(tuple(map(tuple, j["uidMappings"])), tuple(map(tuple, j["gidMappings"])))
+        got = call_in_userns(tree_digest, (d / "root",), m.uid, m.gid, f"check layer {d.name}")
+        return None if got == want else "unpacked tree changed since it was unpacked"
     if want and tree_digest(d / "root") != want:
         return "unpacked tree changed since it was unpacked"
     return None

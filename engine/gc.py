@@ -19,7 +19,8 @@ from typing import Callable
 
 from engine.locking import is_locked
 from engine.rootfs import env_in_use
-from engine.store import Store, remove_tree
+from engine.store import Store
+from engine.userns import remove_tree_rootless
 from specs.digest import Digest
 
 __all__ = ["GcReport", "collect", "tree_size"]
@@ -94,7 +95,8 @@ def _mark(store: Store, report: GcReport, dry_run: bool) -> tuple[set[str], set[
         st = _json(store.envs / env / "layers.json") or {}
         layers.update(st.get("chainIDs") or [])
     for chain in list(layers):
-        meta = _json(store.layers / Digest.parse(chain).hex / "layer.json") or {}
+        meta = (_json(store.layers / Digest.parse(chain).hex / "layer.json")
+                or _json(store.layer_dir(Digest.parse(chain)) / "layer.json") or {})
         for key in ("blob", "digest"):
             if meta.get(key):
                 blobs.add(meta[key])
@@ -121,7 +123,8 @@ def collect(store: Store, *, dry_run: bool = False,
         envs, blobs, layers = _mark(store, report, dry_run)
         victims: list[Path] = []
         victims += [p for p in store.blobs.iterdir() if p.name not in blobs]
-        victims += [p for p in store.layers.iterdir() if p.name not in layers]
+        # layers/<hex> and its per-mapping copies layers/<hex>.<key> (engine/idmap.py)
+        victims += [p for p in store.layers.iterdir() if p.name.partition(".")[0] not in layers]
         victims += [p for p in store.envs.iterdir() if p.name not in envs]
         victims += list(store.tmp.iterdir()) + list(store.quarantine.iterdir())
         for p in sorted(victims):
@@ -130,7 +133,7 @@ def collect(store: Store, *, dry_run: bool = False,
             if not dry_run:
                 if prepare_env_removal and p.parent == store.envs:
                     prepare_env_removal(p)
-                remove_tree(p)
+                remove_tree_rootless(p)  # rootless: subordinate-id trees go inside a user namespace
         if not dry_run:
             for lock in store.locks.iterdir():  # lock files of swept objects
                 kind, _, name = lock.name.partition("-")

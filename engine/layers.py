@@ -23,6 +23,7 @@ from typing import BinaryIO, Callable
 from engine.compression import open_decompressed
 from engine.errors import StoreError
 from engine.store import Store, fsync_dir, remove_tree
+from engine.userns import remove_tree_rootless
 from engine.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS, UnpackOptions, UnpackStats, unpack_tar
 from engine.verify import VerifyingReader, drain
 from specs.digest import Digest
@@ -90,6 +91,9 @@ def unpack_into_store(store: Store, chain_id: Digest, diff_id: Digest, blob: Bin
         # (a prefetch thread for gunzip + hashing was tried: no gain here, +8 MiB; the tar parse
         # and per-entry syscalls on this thread are the critical path)
         buffered = io.BufferedReader(diff_reader, 1 << 20)
+        idmap = store.idmap if opts.rootless else None
+        if idmap is not None:
+            opts = _mapped_options(opts, idmap)
         stats = unpack_tar(buffered, root, opts)
         drain(buffered)   # tar's end-of-archive padding and anything after it is hashed too
         drain(blob)       # and so is the compressed stream's tail
@@ -97,22 +101,43 @@ def unpack_into_store(store: Store, chain_id: Digest, diff_id: Digest, blob: Bin
             after_tar()
         meta = {"chainID": str(chain_id), "diffID": str(diff_id),
                 "blob": str(blob_digest) if blob_digest else None, "compression": kind,
-                "entries": stats.entries, "bytes": stats.bytes, "rootless": opts.rootless,
-                "treeDigest": tree_digest(root)}
+                "entries": stats.entries, "bytes": stats.bytes, "rootless": opts.rootless}
+        if idmap is None:
+            meta["treeDigest"] = tree_digest(root)
+        else:  # real owners: chown inside the user namespace (engine/idmap.py)
+            from engine.idmap import apply_owners
+            from engine.userns import call_in_userns
+
+            meta["treeDigest"] = call_in_userns(apply_owners, (str(root), opts.link_owners), idmap.uid,
+                                                idmap.gid, f"unpack {opts.what} with subordinate ids")
+            meta.update(idMap=idmap.key(), idMappings=idmap.to_json())
         (tmp / "layer.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         syncfs(tmp)
         final = store.layer_dir(chain_id)
         if store.has_layer(chain_id):
-            remove_tree(tmp)
+            remove_tree_rootless(tmp)
         else:
             if final.exists():  # an incomplete leftover without layer.json
-                remove_tree(final)
+                remove_tree_rootless(final)
             os.rename(tmp, final)
             fsync_dir(store.layers)
         return LayerResult(chain_id, store.layer_root(chain_id), stats, kind)
     except BaseException:
-        remove_tree(tmp)
+        remove_tree_rootless(tmp)
         raise
+
+
+def _mapped_options(opts: UnpackOptions, idmap) -> UnpackOptions:
+    """``opts`` for a rootless unpack whose owners apply_owners will set under ``idmap``."""
+    from dataclasses import replace
+
+    from engine.idmap import _to_container
+
+    def host_owner(uid: int, gid: int) -> tuple[int, int]:
+        u, g = _to_container(idmap.uid, uid), _to_container(idmap.gid, gid)
+        return (65534 if u is None else u), (65534 if g is None else g)
+
+    return replace(opts, link_owners={}, host_owner=host_owner)
 
 
 def read_layer_meta(store: Store, chain_id: Digest) -> dict:

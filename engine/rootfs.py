@@ -97,10 +97,24 @@ def env_in_use(store: Store, env_id: str) -> bool:
     return any(_pid_alive(state.get(k)) for k in ("pid", "supervisor"))
 
 
-def needs_reset(store: Store, env_id: str, chain: list[Digest], driver: str) -> bool:
-    """True when the environment exists with another layer chain (or driver) than ``chain``."""
+def _want(driver: str, chain: list[Digest], lowerdirs) -> dict:
+    want = {"driver": driver, "chainIDs": [str(c) for c in chain]}
+    # layers/<hex>.<key>: unpacked under a subordinate-id mapping (engine/idmap.py); an upper made
+    # under one mapping shows wrong owners under another, so a change of mapping resets it too
+    keys = sorted({Path(p).parent.name.partition(".")[2] for p in lowerdirs or ()} - {""})
+    if keys:
+        want["idMap"] = keys[0]
+    return want
+
+
+def needs_reset(store: Store, env_id: str, chain: list[Digest], driver: str, lowerdirs=None) -> bool:
+    """True when the environment exists with another layer chain (or driver, or ID mapping of
+    ``lowerdirs`` when given) than ``chain``."""
     old = _state(env_dir(store, env_id))
-    return bool(old) and old != {"driver": driver, "chainIDs": [str(c) for c in chain]}
+    want = _want(driver, chain, lowerdirs)
+    if lowerdirs is None:
+        old = {k: v for k, v in old.items() if k != "idMap"}
+    return bool(old) and old != want
 
 
 def compose(store: Store, env_id: str, lowerdirs: list[Path], chain: list[Digest], *,
@@ -120,7 +134,7 @@ def compose(store: Store, env_id: str, lowerdirs: list[Path], chain: list[Digest
     rootless = os.geteuid() != 0 if rootless is None else rootless
     d = env_dir(store, env_id)
     d.mkdir(parents=True, exist_ok=True)
-    want = {"driver": driver, "chainIDs": [str(c) for c in chain]}
+    want = _want(driver, chain, lowerdirs)
     old = _state(d)
     reset = bool(old) and old != want
     if reset:
@@ -142,8 +156,10 @@ def reset_env(store: Store, env_id: str) -> None:
 
 
 def _reset_dirs(d: Path) -> None:
+    from engine.userns import remove_tree_rootless  # rootless uppers hold subordinate-id files
+
     for name in ("upper", "work", "rootfs", "l"):
-        remove_tree(d / name)
+        remove_tree_rootless(d / name)
 
 
 def _overlay(d: Path, lowerdirs: list[Path], rootless: bool) -> dict:

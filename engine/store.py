@@ -16,6 +16,8 @@ given blob at a time (``locks/blob-<hex>``); a partial download survives a crash
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import shutil
 import uuid
@@ -29,6 +31,8 @@ from engine.verify import CHUNK, VerifyingReader
 from specs.digest import Digest
 
 __all__ = ["Store", "FetchResult", "fsync_dir", "remove_tree", "set_topdir"]
+
+_UNSET = object()
 
 
 def fsync_dir(path: Path) -> None:
@@ -113,6 +117,23 @@ class Store:
         self.locks = self.root / "locks"
         self.tmp = self.root / "tmp"
         self.quarantine = self.root / "quarantine"
+        self._idmap = _UNSET
+
+    @property
+    def idmap(self):
+        """The rootless ID mapping layers are unpacked under (engine.idmap.IdMap), or None
+        (root, or the umoci-style fallback): selects ``layers/<hex>`` vs ``layers/<hex>.<key>``."""
+        if self._idmap is _UNSET:
+            from engine.idmap import standard_mapping
+
+            self._idmap = standard_mapping()
+        return self._idmap
+
+    def with_idmap(self, idmap) -> "Store":
+        """This store seen under another mapping (keep-id layer copies); shares everything else."""
+        view = copy.copy(self)
+        view._idmap = idmap
+        return view
 
     def ensure(self) -> "Store":
         """Create the layout. The root is 0700: layers hold setuid binaries owned by real uids."""
@@ -270,14 +291,23 @@ class Store:
 
     # ---- layers
     def layer_dir(self, chain_id: Digest) -> Path:
-        return self.layers / chain_id.hex
+        """``layers/<hex>``, or ``layers/<hex>.<mapping key>`` under a subordinate-id mapping."""
+        m = self.idmap
+        return self.layers / (chain_id.hex if m is None else f"{chain_id.hex}.{m.key()}")
 
     def layer_root(self, chain_id: Digest) -> Path:
-        """The overlay lowerdir of a layer (``layers/<hex>/root``)."""
-        return self.layers / chain_id.hex / "root"
+        """The overlay lowerdir of a layer (``layers/<hex>[.<key>]/root``)."""
+        return self.layer_dir(chain_id) / "root"
 
     def has_layer(self, chain_id: Digest) -> bool:
-        return (self.layers / chain_id.hex / "layer.json").is_file()
+        """True when the layer is complete and was unpacked under this store's mapping."""
+        p = self.layer_dir(chain_id) / "layer.json"
+        if self.idmap is None:
+            return p.is_file()
+        try:
+            return json.loads(p.read_text()).get("idMap") == self.idmap.key()
+        except (OSError, ValueError):
+            return False
 
     def new_tmp_dir(self, prefix: str) -> Path:
         self.ensure_dirs_for_blob()

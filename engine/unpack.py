@@ -82,6 +82,11 @@ class UnpackOptions:
     warn: Callable[[str], None] = lambda msg: None
     what: str = "layer"
     workers: int = 0
+    # rootless under a subordinate-id mapping (engine/idmap.py): owners of symlinks (no user.*
+    # xattrs on links) are collected here by path, and files copied from lower layers get their
+    # owner (host ids -> container ids through ``host_owner``) recorded in the xattr
+    link_owners: dict | None = None
+    host_owner: Callable[[int, int], tuple[int, int]] | None = None
 
 
 @dataclass
@@ -381,6 +386,8 @@ class _Unpacker:
                 os.setxattr(fd, x, os.getxattr(src, x, follow_symlinks=False))
             if not self.opts.rootless:
                 os.fchown(fd, st.st_uid, st.st_gid)
+            elif self.opts.host_owner and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                os.setxattr(fd, ROOTLESS_XATTR, rootless_owner_xattr(*self.opts.host_owner(st.st_uid, st.st_gid)))
             os.fchmod(fd, stat.S_IMODE(st.st_mode))
             os.utime(fd, ns=(st.st_mtime_ns, st.st_mtime_ns))
         finally:
@@ -456,6 +463,10 @@ class _Unpacker:
         if self.opts.rootless:
             if (m.uid or m.gid) and not is_link:
                 self._setx_at(parent, name, ROOTLESS_XATTR, rootless_owner_xattr(m.uid, m.gid))
+            elif (m.uid or m.gid) and self.opts.link_owners is not None:
+                top = os.readlink(f"/proc/self/fd/{self.root.fd}")
+                where = os.path.relpath(os.path.join(os.readlink(f"/proc/self/fd/{parent}"), name), top)
+                self.opts.link_owners[where] = (m.uid, m.gid)
         else:
             os.chown(name, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
         self._xattrs_path(parent, name, m, is_link)
