@@ -175,7 +175,7 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False,
         running = env_in_use(store, env_id)
         from envctl.idmap_view import present_lowerdirs  # rootless keep-id: per-mapping layer copies
 
-        lowerdirs = present_lowerdirs(store, spec, config, env_dir, lowerdirs, chain)
+        lowerdirs, idmap = present_lowerdirs(store, spec, config, env_dir, lowerdirs, chain)
         with store.env_lock(env_id):
             driver = detect_driver()
             if needs_reset(store, env_id, chain, driver, lowerdirs):
@@ -185,6 +185,10 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False,
                 clear_env_upper(env_dir)
             rootfs, reset = compose(store, env_id, lowerdirs, chain, driver=driver,
                                     notice=lambda m: out.info(f"notice: {m}"))
+            if idmap is not None:
+                from envctl.idmap_view import own_upper_root
+
+                own_upper_root(store, rootfs, idmap)
             data = _env_json(project, spec, env_id, spec_bytes, lock_bytes, platform, rootfs, config, chain)
             data["imageBlobs"] = [str(plat.manifest.digest), str(plat.config.digest)]
             write_json_atomic(env_dir / "env.json", data)
