@@ -1,7 +1,5 @@
-"""``python -m envctl`` → :func:`envctl.cli.main`."""
+"""``python -m envctl`` → :func:`envctl._fast.entry` (the warm ``run`` fast path, else :func:`envctl.cli.main`)."""
 
-import sys
+from envctl._fast import entry
 
-from envctl.cli import main
-
-sys.exit(main())
+entry()

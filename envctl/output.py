@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 __all__ = ["Output"]
@@ -23,6 +22,8 @@ class Output:
     def result(self, data, text: str | None = None) -> None:
         """Print a command's result: ``data`` as JSON in --json mode, else ``text`` (or str(data))."""
         if self.json_mode:
+            import json  # here: the warm `envctl run` path prints no result
+
             sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
         else:
             sys.stdout.write((text if text is not None else str(data)).rstrip("\n") + "\n")

@@ -146,8 +146,13 @@ def _check(rc: int, op: str, path: str = "") -> int:
     return rc
 
 
+_MACHINE: list[str] = []  # os.uname().machine, looked up once (not once per syscall)
+
+
 def _nr(name: str) -> int:
-    machine = os.uname().machine  # not platform.machine(): importing platform costs ~1 ms
+    if not _MACHINE:
+        _MACHINE.append(os.uname().machine)  # not platform.machine(): importing platform costs ~1 ms
+    machine = _MACHINE[0]
     table = _NR.get(machine)
     if table is None:
         import errno
@@ -293,10 +298,15 @@ def cap_number(name: str) -> int:
         raise ValueError(f"unknown capability {name}") from None
 
 
+_CAP_LAST: list[int] = []  # a kernel constant: read once (PID 1 and the command used to read it 4 times)
+
+
 def cap_last() -> int:
     """Highest capability number this kernel knows (``/proc/sys/kernel/cap_last_cap``)."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return len(CAPS) - 1
+    if not _CAP_LAST:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+                _CAP_LAST.append(int(f.read()))
+        except OSError:
+            return len(CAPS) - 1
+    return _CAP_LAST[0]

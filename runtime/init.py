@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import resource
-import signal
+import _signal as signal  # signal's functions without its enum wrappers (enum costs ~2 ms at start-up)
 import struct
+import warnings  # noqa: F401 - os.execvpe imports it (get_exec_path); after pivot_root it could not load
 
 from runtime import _ipc, _sys
+from specs import fastjson  # not json (re/enum at start-up); must be loaded before pivot_root
 from runtime.capabilities import apply_capabilities, drop_bounding, switch_user
 from runtime.errors import ContainerError, SyscallError
 
@@ -50,7 +51,7 @@ def send_error(ctl, e: BaseException) -> None:
         return
     msg = {"message": getattr(e, "message", None) or str(e), "hint": getattr(e, "hint", None)}
     try:
-        ctl.send(b"err " + json.dumps(msg).encode())
+        ctl.send(b"err " + fastjson.dumps(msg).encode())
     except OSError:
         pass
 

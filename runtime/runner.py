@@ -15,10 +15,8 @@ one SOCK_SEQPACKET pair: ``userns`` (map my ids) / ``go``, ``pid N``, ``pty`` + 
 
 from __future__ import annotations
 
-import json
+import _signal as signal  # signal's functions without its enum wrappers (enum costs ~2 ms at start-up)
 import os
-import signal
-from pathlib import Path
 
 from runtime import _ipc, _sys
 from runtime.errors import ContainerError, SyscallError, UnsupportedHost
@@ -38,7 +36,9 @@ def _recv(ctl, what: str) -> tuple[bytes, list[int]]:
         raise ContainerError(f"environment setup ended before {what}",
                              hint="rerun with -v; 'envctl doctor' checks namespaces and overlay support")
     if msg.startswith(b"err "):
-        info = json.loads(msg[4:])
+        from specs.fastjson import loads
+
+        info = loads(msg[4:])
         raise ContainerError(info.get("message") or "setup failed", info.get("hint"))
     return msg, fds
 
@@ -210,7 +210,8 @@ class BuiltinRunner:
 
 def _setgroups_allowed() -> bool:
     try:
-        return Path("/proc/self/setgroups").read_text().strip() == "allow"
+        with open("/proc/self/setgroups", "rb") as f:
+            return f.read().strip() == b"allow"
     except OSError:
         return True
 
@@ -292,6 +293,8 @@ def run_container(config: dict, *, state_dir: Path | None = None, detach: bool =
 def run_external(config: dict, runtime: str, bundle: Path, container_id: str) -> int:
     """Run ``config`` with runc/crun: write ``bundle/config.json``; as root, mount the overlay rootfs
     plan first (and unmount after). Returns the exit status. Raises UnsupportedHost."""
+    import json
+
     from runtime.plan import MountOverlay, _overlay_op
     from runtime.mounts import _overlay
 
@@ -318,5 +321,7 @@ def run_config(config: dict, *, runtime: str = "builtin", state_dir: Path | None
     """Run ``config`` in the foreground with the named runtime; returns the exit code."""
     if runtime == "builtin":
         return run_container(config, state_dir=state_dir, warn=warn, name=name)
+    from pathlib import Path
+
     base = state_dir or Path(os.environ.get("TMPDIR", "/tmp"))
     return run_external(config, runtime, Path(base) / "bundle", name or f"envctl-{os.getpid()}")
