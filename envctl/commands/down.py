@@ -29,7 +29,8 @@ def run(args) -> int:
     if args.reset and env:
         reset = reset_upper(env.get("rootfs") or {}, env.get("runtime"))
     out.result({"env": d.name, "stopped": stopped, "servicesStopped": services, "reset": reset},
-               f"{project.root.name}: {'stopped' if stopped else 'not running'}"
-               + ("; services stopped" if services else "")
+               # the supervisor ends the environment with its services, so `stopped` alone
+               # would report "not running" right after stopping them
+               f"{project.root.name}: {'stopped' if stopped or services else 'not running'}"
                + ("; writable layer reset" if reset else ""))
     return 0
