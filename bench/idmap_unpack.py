@@ -19,6 +19,7 @@ from engine.idmap import IdMap, present_layers
 from engine.layers import default_options, unpack_into_store
 from engine.snapshots import chain_ids
 from engine.store import Store
+from engine import userns
 from engine.userns import remove_tree_rootless
 from specs.digest import Digest
 
@@ -27,8 +28,26 @@ def layers(layout: Path):
     idx = json.loads((layout / "index.json").read_text())
     blobs = layout / "blobs/sha256"
     man = json.loads((blobs / idx["manifests"][0]["digest"][7:]).read_bytes())
+    while "manifests" in man:  # an image index: the amd64 manifest
+        m = next(x for x in man["manifests"] if (x.get("platform") or {}).get("architecture") == "amd64")
+        man = json.loads((blobs / m["digest"][7:]).read_bytes())
     cfg = json.loads((blobs / man["config"]["digest"][7:]).read_bytes())
     return [(blobs / x["digest"][7:], Digest.parse(d)) for x, d in zip(man["layers"], cfg["rootfs"]["diff_ids"])]
+
+
+NS_SECONDS = []
+_real_call = userns.call_in_userns
+
+
+def _timed_call(*a, **kw):
+    t = time.monotonic()
+    try:
+        return _real_call(*a, **kw)
+    finally:
+        NS_SECONDS.append(time.monotonic() - t)
+
+
+userns.call_in_userns = _timed_call
 
 
 def once(layout: Path, subids: bool, keep: bool = False) -> tuple[float, float]:
@@ -43,6 +62,8 @@ def once(layout: Path, subids: bool, keep: bool = False) -> tuple[float, float]:
             with open(blob, "rb") as f:
                 unpack_into_store(store, chain, diff, f, default_options())
         t1 = time.monotonic()
+        names = sorted(p.name for p in store.layers.iterdir())
+        print(f"  {'subuid' if subids else 'fallback'}: {t1 - t0:.2f} s, layers {names}", file=sys.stderr)
         copy = 0.0
         if keep and store.idmap is not None:
             (c, h, n), (c1, s, cnt) = store.idmap.uid
@@ -59,7 +80,11 @@ def once(layout: Path, subids: bool, keep: bool = False) -> tuple[float, float]:
 def main() -> None:
     layout, runs = Path(sys.argv[1]), int(os.environ.get("RUNS", "3"))
     fb = [once(layout, False)[0] for _ in range(runs)]
-    sub = [once(layout, True, keep=True) for _ in range(runs)]
+    sub = []
+    for _ in range(runs):
+        NS_SECONDS.clear()
+        sub.append(once(layout, True, keep=True))
+        print(f"  in the user namespace (chown pass + tree digest): {NS_SECONDS[0]:.2f} s", file=sys.stderr)
     f, s = statistics.median(fb), statistics.median(x[0] for x in sub)
     k = statistics.median(x[1] for x in sub)
     print(f"fallback unpack   {f:.2f} s  (median of {runs}: {', '.join(f'{x:.2f}' for x in fb)})")
