@@ -142,6 +142,13 @@ def compose(store: Store, env_id: str, lowerdirs: list[Path], chain: list[Digest
         _reset_dirs(d)
     if driver == "overlay":
         plan = _overlay(d, lowerdirs, rootless)
+    elif rootless and "idMap" in want and store.idmap is not None:
+        # subordinate-id layers (engine/idmap.py): copy them as root of the standard namespace,
+        # where their owners are container ids that a real chown keeps (keep-id copies included)
+        from engine.userns import call_in_userns
+
+        plan = call_in_userns(_copy, (d, [Path(p) for p in lowerdirs], False, reset or not old),
+                              store.idmap.uid, store.idmap.gid, f"copy the root filesystem of {env_id}")
     else:
         plan = _copy(d, lowerdirs, rootless, fresh=reset or not old)
     (d / "layers.json").write_text(json.dumps(want, indent=2) + "\n")

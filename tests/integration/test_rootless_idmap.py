@@ -128,6 +128,12 @@ def test_rootless_subuids_fallback_and_switching_modes_then_gc(rootless_user, ow
         assert r.stdout.split() == ["2755", "700"]
         assert "store ok" in p.envctl("store", "fsck").stdout
 
+        # the copy driver (no overlay) copies subuid layers inside the namespace: same owners
+        cp = {"ENVCTL_STORAGE_DRIVER": "copy"}
+        assert p.up(env=cp)["rootfs"]["driver"] == "copy"
+        assert _stat(p.envctl(*STAT, env=cp).stdout) == EXPECT
+        p.envctl("down", "--reset", env=cp)
+
         # fallback: no subordinate ids -> every owner is the user (root inside), the image owner in the xattr
         off = {"ENVCTL_SUBIDS": "0"}
         fb = p.up(env=off)
