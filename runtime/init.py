@@ -23,7 +23,6 @@ import os
 import resource
 import _signal as signal  # signal's functions without its enum wrappers (enum costs ~2 ms at start-up)
 import struct
-import warnings  # noqa: F401 - os.execvpe imports it (get_exec_path); after pivot_root it could not load
 
 from runtime import _ipc, _sys
 from specs import fastjson  # not json (re/enum at start-up); must be loaded before pivot_root
@@ -164,7 +163,7 @@ def exec_command(process: dict, *, tty_slave: int | None, setgroups: bool = True
 
 def _execvpe(args: list[str], env: dict) -> None:
     try:
-        os.execvpe(args[0], args, env)
+        _exec_path_search(args, env)
     except FileNotFoundError:
         os.write(2, f"envctl: {args[0]}: command not found\n".encode())
         os._exit(127)
@@ -173,6 +172,26 @@ def _execvpe(args: list[str], env: dict) -> None:
         os.write(2, f"envctl: {args[0]}: {os.strerror(e.errno or errno.EACCES).lower()}\n".encode())
         os._exit(code)
     os._exit(127)
+
+
+def _exec_path_search(args: list[str], env: dict) -> None:
+    """``os.execvpe(args[0], args, env)`` without ``os.get_exec_path``, which imports ``warnings``
+    lazily: after pivot_root the host's stdlib is gone, and importing it before costs start-up time.
+    Same search: a name with a slash is run as is; else each ``PATH`` entry (the image's, default
+    ``os.defpath``); the first error other than not-found wins, else the last not-found."""
+    file = args[0]
+    if "/" in file:
+        os.execve(file, args, env)
+    saved = last = None
+    for d in env.get("PATH", os.defpath).split(os.pathsep):
+        try:
+            os.execve(os.path.join(d, file), args, env)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            last = e
+        except OSError as e:
+            last = e
+            saved = saved or e
+    raise saved or last
 
 
 def pid1(process: dict, *, ctl, tty: bool, wait_start: bool = False,

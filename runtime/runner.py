@@ -107,6 +107,7 @@ class BuiltinRunner:
             stdio: fds to use as 0/1/2 inside (default: inherited).
         Raises: ContainerError (setup failure reported by the child, with its hint).
         """
+        from runtime.mounts import apply_plan  # noqa: F401 - loaded before fork: PID 1 would pay ~3x (fresh pages)
         from runtime.plan import build_plan
 
         ops = build_plan(self.config, rootless=self.rootless)  # computed before fork: errors stay here

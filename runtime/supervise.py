@@ -42,7 +42,6 @@ def supervise(runner, config: dict, *, state_dir: Path | None, warn=None, name: 
     the cgroup, and reports an OOM kill ("killed: out of memory", exit 137).
     """
     from runtime import state as st
-    from runtime import tty
 
     _reap_lingering()
     cg = _cgroup(config, name, warn)
@@ -51,6 +50,8 @@ def supervise(runner, config: dict, *, state_dir: Path | None, warn=None, name: 
         if prev and st.is_alive(prev):
             state_dir = None
     term = bool((config.get("process") or {}).get("terminal"))
+    if term:  # only then: the plain `envctl run` path does without select/fcntl/struct
+        from runtime import tty
     winsize = tty.get_winsize(0) or tty.get_winsize(1) if term else None
     started = None
     saved = {}
