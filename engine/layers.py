@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from engine.compression import open_decompressed
-from engine.errors import StoreError
+from engine.errors import StoreError, UnsafeLayer
 from engine.store import Store, fsync_dir, remove_tree
 from engine.userns import remove_tree_rootless
 from engine.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS, UnpackOptions, UnpackStats, unpack_tar
@@ -94,7 +94,15 @@ def unpack_into_store(store: Store, chain_id: Digest, diff_id: Digest, blob: Bin
         idmap = store.idmap if opts.rootless else None
         if idmap is not None:
             opts = _mapped_options(opts, idmap)
-        stats = unpack_tar(buffered, root, opts)
+        try:
+            stats = unpack_tar(buffered, root, opts)
+        except UnsafeLayer as e:
+            if idmap is None or not isinstance(e.__cause__, PermissionError):
+                raise
+            # a hardlink to, or an implicit parent in, a lower layer's directory that only its
+            # (subordinate-id) owner may read: the host-side unpack cannot look there
+            raise UnsafeLayer(f"{e.message}: a lower layer's file is not readable outside the user namespace",
+                              hint="set ENVCTL_SUBIDS=0 to unpack this image without subordinate ids") from None
         drain(buffered)   # tar's end-of-archive padding and anything after it is hashed too
         drain(blob)       # and so is the compressed stream's tail
         if after_tar:

@@ -73,7 +73,30 @@ def owners_image(registry, tmp_path_factory) -> str:
     base = tar_layer(busybox_files({"etc/passwd": PASSWD, "etc/group": GROUP}))
     lb.tag(lb.image([base, _owners_layer()]), "owners")
     registry.push(lb.root, "owners", "envctl/idmap", "owners", all=False)
+    lb.tag(lb.image([base, *_link_layers()]), "hardlink")
+    registry.push(lb.root, "hardlink", "envctl/idmap", "hardlink", all=False)
     return f"{registry.host}/envctl/idmap:owners"
+
+
+def _link_layers() -> list[bytes]:
+    """A file inside an ``_apt``-style 0700 directory, then a layer hardlinking to it."""
+    out = []
+    for step in (0, 1):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            if step == 0:
+                ti = tarfile.TarInfo("secret")
+                ti.type, ti.uid, ti.gid, ti.mode, ti.mtime = tarfile.DIRTYPE, 100, 101, 0o700, MTIME
+                tar.addfile(ti)
+                ti = tarfile.TarInfo("secret/f")
+                ti.uid, ti.gid, ti.size, ti.mtime = 100, 101, 1, MTIME
+                tar.addfile(ti, io.BytesIO(b"x"))
+            else:
+                ti = tarfile.TarInfo("hl")
+                ti.type, ti.linkname, ti.mtime = tarfile.LNKTYPE, "secret/f", MTIME
+                tar.addfile(ti)
+        out.append(buf.getvalue())
+    return out
 
 
 STAT = ["run", "--", "/bin/busybox", "stat", "-c", "%u:%g %n", *EXPECT]
@@ -212,3 +235,21 @@ def test_root_unpack_keeps_real_owners(owners_image, tmp_path, envctl_home):
     assert r.returncode == 0, r.stderr
     assert _stat(r.stdout) == EXPECT, r.stdout
     assert all("." not in d.name for d in (envctl_home / "layers").iterdir())
+
+
+@pytest.mark.rootless
+def test_rootless_hardlink_into_an_unreadable_lower_dir_is_one_clear_error(rootless_user, owners_image):
+    # known gap (docs/rootless-idmap.md): the host-side unpack cannot read a lower layer's 0700
+    # directory of a subordinate id; it says so and how to get past it, without a traceback
+    p = _Proj(rootless_user, owners_image.replace(":owners", ":hardlink"))
+    try:
+        r = p.envctl("up", ok=False)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "not readable outside the user namespace" in r.stderr and "ENVCTL_SUBIDS=0" in r.stderr, r.stderr
+        assert not any((p.home / "tmp").iterdir())
+        off = {"ENVCTL_SUBIDS": "0"}
+        p.up(env=off)
+        r = p.envctl("run", "--", "/bin/busybox", "cat", "/hl", env=off)
+        assert r.stdout == "x"
+    finally:
+        p.close()
