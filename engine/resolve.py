@@ -18,7 +18,7 @@ from engine.platform import Platform, host_platform, parse_platform, platform_mi
 from specs.digest import Digest
 from specs.lockfile import Descriptor, ImageLock, LayerLock, Lockfile, PlatformLock
 
-__all__ = ["resolve_image", "make_lock", "lock_drift", "wanted_platforms", "Resolution"]
+__all__ = ["resolve_image", "make_lock", "lock_drift", "wanted_platforms", "has_layer_steps", "steps_drift", "Resolution"]
 
 
 @dataclass
@@ -187,23 +187,44 @@ def _make_lock(spec, previous, update, progress, source) -> tuple[Lockfile, int]
         steps = previous.steps
     else:
         res = resolve_image(ref, names, source=source, progress=progress)
-        image, platforms, requests, steps = res.image, res.platforms, res.requests, ()
-    lock = Lockfile(spec.digest(), image, dict(sorted(platforms.items())), tuple(steps))
+        image, platforms, requests = res.image, res.platforms, res.requests
+        # step records were built on the old base: kept only when re-resolving found the same image
+        same = previous is not None and previous.image == res.image
+        steps = previous.steps if same else ()
+    if not has_layer_steps(spec):
+        steps = ()  # no step makes a layer any more: nothing of the old records applies
+    lock = Lockfile(spec.build_digest(), image, dict(sorted(platforms.items())), tuple(steps))
     return lock, requests
 
 
+def has_layer_steps(spec) -> bool:
+    """True when a ``run`` or ``copy`` step makes a layer (what the lock's ``steps`` record)."""
+    return any(s.kind in ("run", "copy") for s in spec.steps)
+
+
+def _spec_current(spec, lock: Lockfile) -> bool:
+    """The lock was made from these build inputs (:meth:`EnvSpec.build_digest`: image, platforms,
+    steps, env, workdir, user — not services, resources, mounts...). A lock written before the
+    build digest existed holds the whole-spec digest; it is current while the spec is unchanged."""
+    return lock.spec_digest in (spec.build_digest(), spec.digest())
+
+
 def lock_drift(spec, lock: Lockfile | None) -> list[str]:
-    """What differs between ``spec`` and ``lock``, one short phrase each (empty = current). No I/O."""
+    """What differs between ``spec`` and ``lock``, one short phrase each (empty = current). No I/O.
+
+    Judged by the spec's build inputs only (:func:`_spec_current`): editing a service, the
+    resources or the mounts does not make the lock stale. Whether the steps are recorded is
+    :func:`steps_drift` (``lock --check``, ``up --locked``; generated files need only the image).
+    """
     if lock is None:
         return ["envctl.lock is missing"]
     want = wanted_platforms(spec)
-    if not spec.platforms:
-        missing = [p for p in want if p not in lock.platforms]
-        if lock.spec_digest == spec.digest():
-            return [f"platform {missing[0]} (this machine; envctl.yaml names no platforms) is not locked"] \
-                if missing else []
-    if lock.spec_digest == spec.digest():
-        return []
+    current = _spec_current(spec, lock)
+    if current:
+        out = []
+        if not spec.platforms and (missing := [p for p in want if p not in lock.platforms]):
+            out.append(f"platform {missing[0]} (this machine; envctl.yaml names no platforms) is not locked")
+        return out
     out = []
     if lock.image.reference != str(spec.image):
         out.append(f"image: envctl.yaml has {spec.image}, the lock has {lock.image.reference}")
@@ -214,6 +235,14 @@ def lock_drift(spec, lock: Lockfile | None) -> list[str]:
     if spec.platforms and (dropped := [p for p in lock.platforms if p not in want]):
         out.append("platforms locked but no longer wanted: " + ", ".join(dropped))
     if not out:
-        out.append(f"envctl.yaml changed since the lock was written (spec digest {spec.digest()[:19]}…, "
-                   f"lock has {lock.spec_digest[:19]}…)")
+        out.append(f"envctl.yaml changed since the lock was written (build inputs digest "
+                   f"{spec.build_digest()[:19]}…, lock has {lock.spec_digest[:19]}…)")
     return out
+
+
+def steps_drift(spec, lock: Lockfile | None) -> list[str]:
+    """``["steps are not recorded ..."]`` when ``spec`` has ``run``/``copy`` steps and ``lock`` has
+    no step records (e.g. written before ``envctl lock`` built steps), else []. No I/O."""
+    if lock is not None and has_layer_steps(spec) and not lock.steps:
+        return ["steps are not recorded (cache key, diffID and layer digest per step)"]
+    return []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["remote_cache_for", "record_steps"]
+__all__ = ["remote_cache_for", "record_steps", "lock_steps"]
 
 
 def _write_atomic(path, data: bytes) -> None:
@@ -67,6 +67,52 @@ def record_steps(project, lock, lock_bytes: bytes, outcomes, platform: str, out,
         _write_atomic(project.lock_path, data)
         out.debug(f"recorded {sum(1 for o in outcomes if o.layer)} step layers in {project.lock_path.name}")
     return data
+
+
+def lock_steps(project, out, spec, lock, *, cache_from: str | None = None, cache_to: str | None = None):
+    """``envctl lock``'s step records: build the spec's steps for this machine's platform through
+    the path ``envctl up`` uses (fetch + unpack the locked base, engine.build with the same
+    executor, local and registry cache) and return ``lock`` with this platform's per-step cache
+    key, diffID and layer digest merged in (other platforms' records kept while their steps are
+    unchanged; see engine.build_lock). Nothing is composed or written here.
+
+    Args:
+        project: envctl.project.Project; out: envctl.output.Output.
+        spec: specs.model.EnvSpec; lock: specs.lockfile.Lockfile with the image part resolved.
+
+    Returns:
+        specs.lockfile.Lockfile. Unchanged when this machine's platform is not locked (steps
+        cannot be built for another platform here: a notice says so).
+
+    Raises:
+        EnvctlError subclasses: registry/download errors, a failed step (exit 1).
+    """
+    from dataclasses import replace
+
+    from engine.build_lock import merge_step_entries
+    from engine.platform import host_platform
+    from engine.pull import LayerRef, ensure_layers
+    from engine.resolve import has_layer_steps
+    from envctl.workflow import _build_steps, _image_config, _source_opener, open_store
+
+    if not has_layer_steps(spec):
+        return replace(lock, steps=())
+    platform = str(host_platform())
+    if platform not in lock.platforms:
+        out.info(f"notice: steps not recorded: this machine ({platform}) is not among the locked platforms "
+                 f"({', '.join(sorted(lock.platforms))}); run 'envctl lock' on one of them")
+        return lock
+    plat = lock.platform(platform)
+    store = open_store()
+    opener = _source_opener(spec.image, project.root, False, out)
+    with store.store_lock(shared=True):
+        config, _ = _image_config(store, plat, opener)
+        layers = [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers]
+        report = ensure_layers(store, opener, layers, warn=out.warn, progress=out.debug)
+        _, _, outcomes = _build_steps(store, spec, project, config, report, out,
+                                      cache_from=cache_from, cache_to=cache_to)
+    record_steps(project, lock, b"", outcomes, platform, out, locked=True)  # warnings only, no write
+    return replace(lock, steps=tuple(merge_step_entries(lock.steps, outcomes, platform)))
 
 
 def environment_image(project, out, *, locked: bool = False):

@@ -81,12 +81,14 @@ def _source_opener(ref, project_root: Path, frozen: bool, out):
 
 
 def _lock(project, spec, out, locked: bool, frozen: bool):
-    from engine.resolve import lock_drift, make_lock
+    from engine.resolve import lock_drift, make_lock, steps_drift
     from specs.lockfile import Lockfile
 
     lock_path = project.lock_path
     previous = Lockfile.load(lock_path) if lock_path.exists() else None
     drift = lock_drift(spec, previous)
+    if not drift and (locked or frozen):
+        drift = steps_drift(spec, previous)  # --locked: every step must be pinned too (docs/lock.md)
     if not drift:
         return previous, lock_path.read_bytes(), False
     if locked or frozen:

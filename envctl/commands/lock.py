@@ -3,6 +3,11 @@
 Default: keep the existing pins when the spec's image is unchanged (only new platforms are
 resolved, by the pinned digest); ``--update`` re-resolves the tag. ``--check`` makes no network
 call and writes nothing: exit 0 when the lock is current, exit 3 naming what differs.
+
+With ``run``/``copy`` steps, the steps are built for this machine's platform the way ``envctl up``
+builds them (cached steps are not re-run) and each step's cache key, diffID and layer digest are
+recorded in the lock's ``steps``. Drift is judged by the spec's build inputs only
+(``EnvSpec.build_digest``): editing a service does not make the lock stale (docs/lock.md).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ def add_parser(sub, name, parents):
     g.add_argument("--update", action="store_true", help="re-resolve tags even when the lock has pins")
     g.add_argument("--check", action="store_true",
                    help="only check that envctl.lock is current (no network, no writes; exit 3 if not)")
+    p.add_argument("--cache-from", metavar="REF", help="registry build cache to fetch step layers from")
+    p.add_argument("--cache-to", metavar="REF", help="registry build cache to publish step layers to")
     return p
 
 
@@ -56,10 +63,10 @@ def run(args) -> int:
     spec = load_spec(project.spec_path)
     lock_path = project.lock_path
     previous = Lockfile.load(lock_path) if lock_path.exists() and not (args.update and not args.check) else None
-    from engine.resolve import lock_drift, make_lock
+    from engine.resolve import has_layer_steps, lock_drift, make_lock, steps_drift
 
     if args.check:
-        diffs = lock_drift(spec, previous)
+        diffs = lock_drift(spec, previous) + steps_drift(spec, previous)
         if diffs:
             raise LockDrift(f"{lock_path.name} is stale: " + "; ".join(diffs)
                             if previous is not None else f"{lock_path.name} is missing",
@@ -69,6 +76,10 @@ def run(args) -> int:
     factory = _source_factory(project.root)
     lock, requests = make_lock(spec, previous, update=args.update, progress=out.info,
                                source_factory=factory)
+    if has_layer_steps(spec) or lock.steps:
+        from envctl.steps import lock_steps
+
+        lock = lock_steps(project, out, spec, lock, cache_from=args.cache_from, cache_to=args.cache_to)
     data = lock.to_bytes()
     changed = not lock_path.exists() or lock_path.read_bytes() != data
     if changed:
@@ -78,5 +89,6 @@ def run(args) -> int:
     text = (f"{'wrote' if changed else 'unchanged:'} {lock_path.name}: {lock.image.reference} "
             f"@ {lock.image.digest} ({platforms})")
     out.result({"lock": str(lock_path), "changed": changed, "image": lock.image.to_dict(),
-                "platforms": sorted(lock.platforms), "requests": requests}, text)
+                "platforms": sorted(lock.platforms), "requests": requests,
+                "steps": sum(1 for e in lock.steps if isinstance(e, dict) and e.get("platforms"))}, text)
     return 0
