@@ -17,6 +17,9 @@ any container work starts. This module does the same job for the common case wit
    for another user;
 3. only then does it start the container through :func:`runtime.runner.run_config`.
 
+``envctl exec`` (same grammar plus ``-i``/``--interactive``) takes the same shortcut to
+:func:`runtime.exec.exec_in` when the project has a running environment (state.json).
+
 Giving up hands the unchanged argv to :func:`envctl.cli.main`, which produces the same result,
 errors and exit codes as before (nothing observable happens before the container starts). Errors
 raised once the container is starting are reported as ``envctl.cli.main`` reports them.
@@ -36,7 +39,7 @@ try:  # the builtin module: hashlib would load OpenSSL (~2.5 ms)
 except ImportError:  # pragma: no cover - builds without the builtin hash modules
     from hashlib import sha256 as _sha256
 
-__all__ = ["entry", "main", "parse_run", "warm_run", "RunArgs"]
+__all__ = ["entry", "main", "parse_run", "warm_run", "warm_exec", "RunArgs"]
 
 SPEC_NAME = "envctl.yaml"  # as envctl.project (not imported: its dataclass costs ~5 ms)
 LOCK_NAME = "envctl.lock"
@@ -45,6 +48,7 @@ _VALUE_OPTS = {"-C": "project", "--project": "project", "-f": "file", "--file": 
                "-w": "workdir", "--workdir": "workdir", "-e": "env", "--env": "env"}
 _FLAG_OPTS = {"--json": "json", "-q": "quiet", "--quiet": "quiet", "-v": "verbose", "--verbose": "verbose",
               "-t": "tty", "--tty": "tty"}
+_EXEC_FLAGS = {**_FLAG_OPTS, "-i": "interactive", "--interactive": "interactive"}
 
 
 class RunArgs:
@@ -59,12 +63,15 @@ class RunArgs:
         self.env: list[str] = []
         self.workdir: str | None = None
         self.tty = False
+        self.interactive = False  # exec only
         self.cmd: list[str] = []
 
 
-def parse_run(argv: list[str]) -> RunArgs | None:
-    """Parse the arguments after ``run``; None when they are not in the plain forms listed in the
-    module docstring (the caller then uses the full argparse parser)."""
+def parse_run(argv: list[str], *, command: str = "run") -> RunArgs | None:
+    """Parse the arguments after ``run`` (or ``exec``: also ``-i``/``--interactive``); None when
+    they are not in the plain forms listed in the module docstring (the caller then uses the full
+    argparse parser)."""
+    flags = _EXEC_FLAGS if command == "exec" else _FLAG_OPTS
     a = RunArgs()
     i, n = 0, len(argv)
     while i < n:
@@ -77,8 +84,8 @@ def parse_run(argv: list[str]) -> RunArgs | None:
                 return None
             a.cmd = argv[i:]
             break
-        if tok in _FLAG_OPTS:
-            name = _FLAG_OPTS[tok]
+        if tok in flags:
+            name = flags[tok]
             if name in ("quiet", "verbose"):
                 setattr(a, name, getattr(a, name) + 1)
             else:
@@ -215,6 +222,24 @@ def warm_run(args: RunArgs) -> int | None:
     return run_config(cfg, runtime="builtin", state_dir=d, name=env_id, warn=out.warn)
 
 
+def warm_exec(args: RunArgs) -> int | None:
+    """``envctl exec``: join the running environment; None (nothing done) when there is no project
+    or no running environment (the full CLI then reports it)."""
+    spec = _find_spec(args.project, args.file)
+    home = _home()
+    if spec is None or home is None:
+        return None
+    from runtime.state import read_state
+
+    state = read_state(os.path.join(home, "envs", _sha256(spec.encode()).hexdigest()[:16]))
+    if state is None:
+        return None
+    from runtime.exec import exec_in
+
+    argv = args.cmd[1:] if args.cmd[:1] == ["--"] else list(args.cmd)
+    return exec_in(state, argv, tty=args.tty, env=args.env, cwd=args.workdir)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status. The warm ``run`` case is handled here, everything
     else by :func:`envctl.cli.main`."""
@@ -228,14 +253,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fast(argv: list[str]) -> int | None:
-    if argv[:1] != ["run"]:
+    if argv[:1] != ["run"] and argv[:1] != ["exec"]:
         return None
     debug = os.environ.get("ENVCTL_DEBUG") == "1"
     try:
-        args = parse_run(argv[1:])
+        args = parse_run(argv[1:], command=argv[0])
         if args is None:
             return None
-        rc = warm_run(args)
+        rc = warm_run(args) if argv[0] == "run" else warm_exec(args)
         return None if rc is None else int(rc or 0)
     except BaseException as e:  # noqa: BLE001 - reported exactly as envctl.cli.main reports it
         return _report(e, debug)

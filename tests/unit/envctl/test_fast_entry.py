@@ -48,6 +48,23 @@ def test_other_forms_go_to_the_full_parser(argv):
     assert _fast.parse_run(argv) is None
 
 
+@pytest.mark.parametrize("argv", ACCEPTED + [["-i", "--", "x"], ["--interactive", "-t", "sh"], ["x", "-i"]])
+def test_exec_forms_parse_as_argparse_does(argv):
+    fast = _fast.parse_run(argv, command="exec")
+    assert fast is not None
+    ns = build_parser(["exec"]).parse_args(["exec", *argv])
+    assert {f: getattr(fast, f) for f in FIELDS + ("interactive",)} == {f: getattr(ns, f) for f in FIELDS + ("interactive",)}
+    assert _fast.parse_run(["-i", "--", "x"]) is None  # not a run option
+
+
+def test_exec_without_running_environment_falls_back(tmp_path):
+    (tmp_path / "envctl.yaml").write_text("version: 1\nimage: x\n")
+    r = subprocess.run([sys.executable, "-m", "envctl", "exec", "--", "true"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "ENVCTL_HOME": str(tmp_path / "home")})
+    assert r.returncode != 0 and "no running environment" in r.stderr
+
+
 @pytest.mark.parametrize("directory,file", [(None, None), (".", None), ("sub/..", None), ("sub//./", None),
                                             (None, "other.yaml"), ("sub", "../envctl.yaml"),
                                             (None, "./sub/../other.yaml")])
