@@ -11,6 +11,7 @@
 #               .venv/bin/envctl (its import hook adds ~10 ms). RUNS=N (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/_installed.sh
 REPO=$(pwd)
 out=$(mktemp -d /tmp/envctl-bench-enter.XXXXXX)
 cleanup() {
@@ -22,15 +23,7 @@ unset PYTHONDONTWRITEBYTECODE  # measure with .pyc files, as an installed envctl
 
 ENVCTL=$REPO/.venv/bin/envctl
 if [ "${1:-}" != "--editable" ]; then
-    base=$(.venv/bin/python -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
-    "$base" -m venv "$out/venv"
-    deps=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    site=$("$out/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    echo "$deps" > "$site/zz_envctl_bench_deps.pth"
-    mkdir "$out/src"
-    cp -r pyproject.toml README.md envctl specs engine runtime templates "$out/src/"
-    "$out/venv/bin/python" -m pip install -q --no-deps "$out/src" >/dev/null
-    ENVCTL=$out/venv/bin/envctl
+    install_envctl "$out"
 fi
 PY=$(dirname "$ENVCTL")/python3
 "$PY" -m compileall -q "$(dirname "$ENVCTL")/.." >/dev/null 2>&1 || true

@@ -11,20 +11,13 @@
 # RUNS=N sets the number of runs (default 40).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/_installed.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 ENVCTL=${1:-.venv/bin/envctl}
 if [ "$ENVCTL" = "--installed" ]; then
-    base=$(.venv/bin/python -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
-    "$base" -m venv "$out/venv"
-    deps=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    site=$("$out/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    echo "$deps" > "$site/zz_envctl_bench_deps.pth"
-    mkdir "$out/src"
-    cp -r pyproject.toml README.md envctl specs engine runtime templates "$out/src/"
-    "$out/venv/bin/python" -m pip install -q --no-deps "$out/src" >/dev/null
-    ENVCTL=$out/venv/bin/envctl
+    install_envctl "$out"
 fi
 [ -x "$ENVCTL" ] || ENVCTL=$(command -v envctl)
 PY=$(dirname "$ENVCTL")/python3

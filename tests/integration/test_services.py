@@ -12,7 +12,6 @@ import dataclasses
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,8 @@ import pytest
 from runtime.reload import Reloader, ServiceWatch
 from runtime.services import HostSpawner, Readiness, ServiceConfig, ServiceError, Supervisor, start_order
 from runtime.service_log import LogSink
+from tests.fixtures.poll import wait_until as _wait_until
+from tests.fixtures.registry import free_port
 
 PY = sys.executable
 TIMEOUT = 10.0
@@ -49,19 +50,7 @@ SERVER = textwrap.dedent("""
 
 
 def wait_until(pred, timeout=TIMEOUT, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _wait_until(pred, timeout, what, interval=0.01)
 
 
 def get(port) -> str:

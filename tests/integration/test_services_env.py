@@ -7,9 +7,7 @@ Runs as root (CI). The environment is made by tests/integration/runtime_env.py (
 from __future__ import annotations
 
 import os
-import socket
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,25 +17,15 @@ from envctl.output import Output
 from envctl.project import find_project
 from envctl.services_up import _detach, services_status, stop_services
 from runtime.state import is_alive, read_state
+from tests.fixtures.poll import wait_until as _wait_until
+from tests.fixtures.registry import free_port
 from tests.integration.runtime_env import make_busybox_rootfs, make_env
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the busybox environment test runs as root (CI)")
 
 
 def wait_until(pred, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _wait_until(pred, timeout, what, interval=0.02)
 
 
 def get(port) -> str:
