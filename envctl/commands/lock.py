@@ -51,18 +51,34 @@ def _write_atomic(path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _previous_lock(lock_path, update: bool):
+    """The lock on disk, or None. ``--update`` reads it too: re-resolving to the same image keeps
+    its step records (other platforms' included) and the platforms teammates locked, so an
+    unchanged image gives byte-identical lock bytes; an unreadable lock is just re-made then."""
+    from specs.errors import LockError
+    from specs.lockfile import Lockfile
+
+    if not lock_path.exists():
+        return None
+    try:
+        return Lockfile.load(lock_path)
+    except LockError:
+        if update:
+            return None
+        raise
+
+
 def run(args) -> int:
     from envctl.output import Output
     from envctl.project import find_project
     from specs.errors import LockDrift
     from specs.load import load_spec
-    from specs.lockfile import Lockfile
 
     out = Output(args.json, args.verbosity)
     project = find_project(args.project, args.file)
     spec = load_spec(project.spec_path)
     lock_path = project.lock_path
-    previous = Lockfile.load(lock_path) if lock_path.exists() and not (args.update and not args.check) else None
+    previous = _previous_lock(lock_path, args.update)
     from engine.resolve import has_layer_steps, lock_drift, make_lock, steps_drift
 
     if args.check:
