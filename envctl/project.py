@@ -56,10 +56,16 @@ def find_project(directory: str | None = None, file: str | None = None, must_exi
     """
     start = Path(directory or ".").absolute()
     if directory and not start.is_dir():
+        if start.exists():
+            raise UsageError(f"-C {directory}: not a directory",
+                             hint="-C takes the project directory; use -f for a spec file")
         raise UsageError(f"-C {directory}: no such directory")
     if file:
         spec = (start / file).absolute()
         if must_exist and not spec.is_file():
+            if spec.is_dir():
+                raise UsageError(f"-f {file}: is a directory",
+                                 hint="-f takes the spec file (e.g. DIR/envctl.yaml); use -C for a directory")
             raise UsageError(f"-f {file}: no such file", hint="check the path, or run 'envctl init'")
         return Project(spec.parent, spec)
     for d in [start, *start.parents]:
