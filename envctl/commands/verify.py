@@ -30,7 +30,7 @@ def run(args) -> int:
     out = Output(args.json, args.verbosity)
     project = find_project(args.project, args.file)
     report = _verify(project, out, rebuild=not args.no_rebuild, cache_from=args.cache_from)
-    out.result(report.to_dict(), _text(report))
+    out.result(report.to_dict(), _text(report, rebuilt=not args.no_rebuild))
     return 0 if report.ok else 1
 
 
@@ -93,7 +93,7 @@ def _opener(ref, project_root, out):
     return lambda: open_source(ref, progress=out.info)
 
 
-def _text(report) -> str:
+def _text(report, rebuilt: bool = True) -> str:
     from engine.diff import format_report
 
     bad_blobs = [b for b in report.blobs if b.status == "failed"]
@@ -110,6 +110,7 @@ def _text(report) -> str:
             lines.append(format_report(s.paths))
         if s.note:
             lines.append(f"  {s.note}")
-    lines.append("verify: OK, the environment rebuilds to envctl.lock" if report.ok
-                 else "verify: FAILED, the environment does not match envctl.lock")
+    ok = ("verify: OK, the environment rebuilds to envctl.lock" if rebuilt
+          else "verify: OK, every locked blob matches its digest (steps not rebuilt: --no-rebuild)")
+    lines.append(ok if report.ok else "verify: FAILED, the environment does not match envctl.lock")
     return "\n".join(lines)

@@ -1,0 +1,20 @@
+"""Regression (QA defect list): ``envctl verify --no-rebuild`` ended with "verify: OK, the
+environment rebuilds to envctl.lock" although it rebuilt nothing (blobs only)."""
+
+from types import SimpleNamespace
+
+from envctl.commands.verify import _text
+
+
+def _report():
+    blob = SimpleNamespace(status="ok", what="layer", digest="sha256:0", error=None)
+    return SimpleNamespace(blobs=[blob], steps=[], ok=True)
+
+
+def test_no_rebuild_does_not_claim_a_rebuild():
+    text = _text(_report(), rebuilt=False)
+    assert "rebuilds" not in text and text.endswith("(steps not rebuilt: --no-rebuild)")
+
+
+def test_full_verify_keeps_its_ok_line():
+    assert _text(_report()).endswith("verify: OK, the environment rebuilds to envctl.lock")
