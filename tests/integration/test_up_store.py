@@ -151,16 +151,31 @@ def test_two_concurrent_ups_download_each_blob_once(registry, up_images, tmp_pat
 
 
 def test_sigkill_mid_download_then_fsck_clean_and_resume(registry, up_images, tmp_path, envctl_home):
-    with Throttle(registry.url, rate=2 << 20) as t:
+    # The forwarder stops the big layer's body after 2 MiB until released, so the kill lands
+    # mid-download however loaded the machine is (the smaller base layer passes whole).
+    with Throttle(registry.url, rate=2 << 20, hold_after=2 << 20) as t:
         proj = project(tmp_path, f"{t.host}/{up_images['big']}")
         envctl("lock", cwd=proj, home=envctl_home)
+        layers = [x["digest"].split(":")[1]
+                  for x in json.loads((proj / "envctl.lock").read_text())["platforms"]["linux/amd64"]["layers"]]
         p = popen_up(proj, envctl_home)
-        tmp = envctl_home / "tmp"
-        partial = wait_for(lambda: [f for f in tmp.glob("*.partial") if f.stat().st_size > (1 << 20)],
-                           what="a partial download over 1 MiB")
+        tmp, blobs = envctl_home / "tmp", envctl_home / "blobs" / "sha256"
+
+        def held_mid_download() -> list[Path]:
+            if not t.held:
+                return []
+            held = t.held[0].split(":")[-1]
+            partial = tmp / f"blob-{held}.partial"
+            others = [h for h in layers if h != held]
+            done = all((blobs / h).exists() for h in others)  # no other download still in flight
+            return [partial] if done and partial.exists() and partial.stat().st_size > (1 << 20) else []
+
+        partial = wait_for(held_mid_download, what="the big layer held mid-download with a partial over 1 MiB")
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
+        t.release()
         size = partial[0].stat().st_size
+        assert (1 << 20) < size <= (2 << 20)
         fsck = envctl("store", "fsck", "--json", cwd=proj, home=envctl_home)
         rep = json.loads(fsck.stdout)
         assert rep["clean"] and rep["partialDownloads"] == [partial[0].name]
