@@ -27,15 +27,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from engine.errors import BlobNotFound, EngineError
+from engine.image import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
 from engine.store import Store
 from specs.digest import Digest
 
 __all__ = ["Blob", "ImageParts", "assemble_image", "write_oci_layout", "write_docker_archive",
            "MEDIA_OCI_MANIFEST", "MEDIA_OCI_CONFIG", "LABEL_SPEC_DIGEST"]
 
-MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-MEDIA_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_OCI_MANIFEST, MEDIA_OCI_INDEX, MEDIA_OCI_CONFIG = OCI_MANIFEST, OCI_INDEX, OCI_CONFIG
 LABEL_SPEC_DIGEST = "dev.envctl.spec.digest"
 _OCI_LAYER = {
     "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -59,6 +58,9 @@ class Blob:
     diff_id: str
 
     def descriptor(self) -> dict:
+        """The layer's OCI descriptor (OCI image spec, descriptor.md) as a dict: mediaType, digest,
+        size (int bytes).
+        """
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
 
 
@@ -73,10 +75,12 @@ class ImageParts:
 
     @property
     def config_digest(self) -> Digest:
+        """Digest of the config bytes (the manifest's ``config.digest``)."""
         return Digest.from_bytes(self.config)
 
     @property
     def manifest_digest(self) -> Digest:
+        """Digest of the manifest bytes (the image's identity, what a registry names it by)."""
         return Digest.from_bytes(self.manifest)
 
 

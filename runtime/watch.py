@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from runtime.watch_ignore import CANARY_PREFIX, IgnoreRules, compile_globs
-from runtime.watch_poll import Poller
+from runtime.watch_poll import Poller, entries
 
 __all__ = ["WatchRule", "ChangeSet", "ProjectWatcher", "inotify_limit"]
 
@@ -230,6 +230,9 @@ class ProjectWatcher:
 
     # watchdog's WatchCallback protocol ------------------------------------------------------
     def on_event(self, event) -> None:
+        """watchdog inotify callback: map ``event`` (its wd and name) to a project-relative path,
+        walk new directories, and mark the matching watch rules changed. Returns None.
+        """
         with self._cond:
             if self._stopped:
                 return
@@ -246,12 +249,16 @@ class ProjectWatcher:
             self._handle(rel, event)
 
     def on_watch_deleted(self, wd) -> None:
+        """watchdog callback: forget the watch descriptor ``wd`` (int) the kernel removed. Returns None."""
         with self._cond:
             d = self._wd_dir.pop(wd, None)
             if d is not None and self._dir_wd.get(d) == wd:
                 del self._dir_wd[d]
 
     def on_queue_overflow(self) -> None:
+        """watchdog callback for IN_Q_OVERFLOW (inotify(7)): events were lost, so re-walk inotify
+        trees and mark every rule changed (overflow). Returns None.
+        """
         with self._cond:
             for tree in list(self._trees.values()):   # directories made meanwhile need watches
                 if tree.mode == "inotify":
@@ -306,32 +313,26 @@ class ProjectWatcher:
             rel = stack.pop()
             if tree.mode == "inotify":
                 self._add_watch(rel)
-            try:
-                it = os.scandir(os.path.join(self.root, rel) if rel else self.root)
-            except OSError:
-                continue
-            with it:
-                for e in it:
-                    child = f"{rel}/{e.name}" if rel else e.name
+            for child, e in entries(self.root, rel):
+                try:
+                    is_dir = e.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if self.ignores.ignored(child, is_dir):
+                    continue
+                if not is_dir:
+                    yield child
+                    continue
+                dev = e.stat(follow_symlinks=False).st_dev
+                if dev != tree.dev:
+                    sub = self._trees.setdefault(child, _Tree(child, dev))
+                    sub.mode = tree.mode if self._fd is not None else "polling"
                     try:
-                        is_dir = e.is_dir(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    if self.ignores.ignored(child, is_dir):
-                        continue
-                    if not is_dir:
-                        yield child
-                        continue
-                    dev = e.stat(follow_symlinks=False).st_dev
-                    if dev != tree.dev:
-                        sub = self._trees.setdefault(child, _Tree(child, dev))
-                        sub.mode = tree.mode if self._fd is not None else "polling"
-                        try:
-                            yield from self._walk(sub, child)
-                        except _Exhausted:
-                            self._fall_back(sub, exhausted=True)
-                    else:
-                        stack.append(child)
+                        yield from self._walk(sub, child)
+                    except _Exhausted:
+                        self._fall_back(sub, exhausted=True)
+                else:
+                    stack.append(child)
 
     def _tree_of(self, rel: str) -> _Tree | None:
         best = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["Poller", "scan"]
+__all__ = ["Poller", "scan", "entries"]
 
 
 def scan(root: str, start: str, dev: int, ignores) -> dict[str, tuple]:
@@ -28,26 +28,38 @@ def scan(root: str, start: str, dev: int, ignores) -> dict[str, tuple]:
     out: dict[str, tuple] = {}
     stack = [start]
     while stack:
-        rel = stack.pop()
-        try:
-            it = os.scandir(os.path.join(root, rel) if rel else root)
-        except OSError:
-            continue
-        with it:
-            for e in it:
-                child = f"{rel}/{e.name}" if rel else e.name
-                try:
-                    st = e.stat(follow_symlinks=False)
-                    is_dir = e.is_dir(follow_symlinks=False)
-                except OSError:
-                    continue
-                why = ignores.classify(child, is_dir)
-                if why == "hard" or (why and is_dir):    # git-ignored files: the rules decide
-                    continue
-                out[child] = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
-                if is_dir and st.st_dev == dev:
-                    stack.append(child)
+        for child, e in entries(root, stack.pop()):
+            try:
+                st = e.stat(follow_symlinks=False)
+                is_dir = e.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            why = ignores.classify(child, is_dir)
+            if why == "hard" or (why and is_dir):    # git-ignored files: the rules decide
+                continue
+            out[child] = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
+            if is_dir and st.st_dev == dev:
+                stack.append(child)
     return out
+
+
+def entries(root: str, rel: str):
+    """Yield ``(child_rel, os.DirEntry)`` for each entry of the project directory ``rel``.
+
+    Args:
+        root: absolute project directory (str).
+        rel: project-relative directory (str, ``""`` for the project itself).
+
+    Yields nothing when the directory cannot be listed (gone, or no permission: OSError is
+    swallowed; a watcher sees such races all the time). ``child_rel`` is ``rel/name``.
+    """
+    try:
+        it = os.scandir(os.path.join(root, rel) if rel else root)
+    except OSError:
+        return
+    with it:
+        for e in it:
+            yield (f"{rel}/{e.name}" if rel else e.name), e
 
 
 class Poller:
@@ -68,9 +80,12 @@ class Poller:
         self._thread = threading.Thread(target=self._loop, name=f"envctl-poll-{start or '.'}", daemon=True)
 
     def start(self) -> None:
+        """Start the polling thread. Returns None."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the polling thread and wait for it (at most 5 seconds; not when called from it). Returns None.
+        """
         self._stop.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)

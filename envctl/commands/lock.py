@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import os
 
+from envctl.steps import _write_atomic  # the one atomic envctl.lock writer (also used by up)
+
 
 def add_parser(sub, name, parents):
+    """Register ``envctl lock`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="resolve the image to digests and write envctl.lock",
                        description="Resolve the spec's image for every platform and write envctl.lock. "
                                    "Exit 3 with --check when the lock is missing or stale.")
@@ -42,15 +47,6 @@ def _source_factory(project_root):
     return factory
 
 
-def _write_atomic(path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _previous_lock(lock_path, update: bool):
     """The lock on disk, or None. ``--update`` reads it too: re-resolving to the same image keeps
     its step records (other platforms' included) and the platforms teammates locked, so an
@@ -69,6 +65,11 @@ def _previous_lock(lock_path, update: bool):
 
 
 def run(args) -> int:
+    """``envctl lock``: resolve the image for every platform, build and record the steps, write
+    envctl.lock (``--check``: compare only, no network). Returns the exit code (int, 0).
+    Raises LockDrift (exit 3) with ``--check`` when the lock is missing or stale.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.output import Output
     from envctl.project import find_project
     from specs.errors import LockDrift

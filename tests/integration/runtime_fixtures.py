@@ -105,16 +105,21 @@ def _make(mode: str, request) -> Env:
     return Env(mode, base, project, home, base / "rootfs", user, uid)
 
 
-@pytest.fixture(params=["root", "rootless"])
-def rt_env(request):
-    """A busybox environment (prepare() it with spec options), as root and as the rootless user."""
-    env = _make(request.param, request)
-    yield env
+def _teardown(env: Env) -> None:
+    """Kill what the test left running (by its Popen), then remove the environment's files."""
     for p in env.procs:
         if p.poll() is None:
             p.kill()
             p.wait(timeout=10)
     shutil.rmtree(env.base, ignore_errors=True)
+
+
+@pytest.fixture(params=["root", "rootless"])
+def rt_env(request):
+    """A busybox environment (prepare() it with spec options), as root and as the rootless user."""
+    env = _make(request.param, request)
+    yield env
+    _teardown(env)
 
 
 @pytest.fixture
@@ -122,11 +127,7 @@ def root_env(request):
     """Root-only variant (cgroup v1 limits are enforceable only as root on this host)."""
     env = _make("root", request)
     yield env
-    for p in env.procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
-    shutil.rmtree(env.base, ignore_errors=True)
+    _teardown(env)
 
 
 @pytest.fixture
@@ -134,8 +135,4 @@ def rootless_env(request):
     """Rootless-only variant."""
     env = _make("rootless", request)
     yield env
-    for p in env.procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
-    shutil.rmtree(env.base, ignore_errors=True)
+    _teardown(env)
