@@ -120,6 +120,7 @@ class DockerArchiveSource:
         return f
 
     def close(self) -> None:
+        """Close the archive file (ImageSource protocol). Returns None; raises nothing of ours."""
         self._tar.tar.close()
 
 
@@ -168,4 +169,5 @@ class OciArchiveSource:
         return f
 
     def close(self) -> None:
+        """Close the archive file (ImageSource protocol). Returns None; raises nothing of ours."""
         self._tar.tar.close()

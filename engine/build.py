@@ -87,7 +87,12 @@ class Executor(Protocol):
     uid_map: tuple[tuple[int, int, int], ...]
     gid_map: tuple[tuple[int, int, int], ...]
 
-    def run(self, request: RunRequest) -> RunResult: ...
+    def run(self, request: RunRequest) -> RunResult:
+        """Run one ``run`` step's command on the composed rootfs described by ``request``.
+
+        Returns a RunResult (exit code and captured output); raises an EnvctlError subclass when the
+        command cannot be started (a non-zero exit is a result, not an error).
+        """
 
 
 class RemoteCache(Protocol):
@@ -97,9 +102,19 @@ class RemoteCache(Protocol):
     ``lowers``, top first) on top of chain ``parent``, or returns None.
     """
 
-    def fetch(self, key: str, store: Store, parent: str | None, lowers: list[Path]) -> CachedLayer | None: ...
+    def fetch(self, key: str, store: Store, parent: str | None, lowers: list[Path]) -> CachedLayer | None:
+        """Fetch the step layer cached under ``key`` (str cache key) into ``store`` on top of chain
+        ``parent`` (chainID str or None), unpacked over ``lowers`` (list of Path, top first).
 
-    def publish(self, key: str, layer: CachedLayer, store: Store) -> None: ...
+        Returns the CachedLayer, or None on a cache miss. Raises EngineError subclasses on a
+        corrupt or unreachable cache.
+        """
+
+    def publish(self, key: str, layer: CachedLayer, store: Store) -> None:
+        """Publish ``layer`` (its blob read from ``store``) to the cache under ``key`` (str).
+
+        Returns None; raises EngineError subclasses (RegistryError) when the push fails.
+        """
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,7 @@ class BuildResult:
 
     @property
     def layers(self) -> list[CachedLayer]:
+        """The step layers of the build, bottom first (list of CachedLayer; steps without a layer omitted)."""
         return [s.layer for s in self.steps if s.layer is not None]
 
     @property
@@ -156,6 +172,7 @@ class BuildResult:
 
     @property
     def executed(self) -> int:
+        """How many steps were built here rather than taken from a cache (int)."""
         return sum(1 for s in self.steps if s.source == "built")
 
 

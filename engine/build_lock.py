@@ -65,6 +65,9 @@ class StepMismatch:
     rebuilt: dict
 
     def to_dict(self) -> dict:
+        """JSON form (dict): step (1-based int), kind, reproducible (bool), lockedDiffID and
+        rebuiltDiffID (str ``sha256:...`` or None).
+        """
         return {"step": self.index + 1, "kind": self.kind, "reproducible": self.reproducible,
                 "lockedDiffID": (self.locked or {}).get("diffID"), "rebuiltDiffID": self.rebuilt.get("diffID")}
 

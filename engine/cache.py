@@ -52,6 +52,9 @@ class StepContext:
     shell: str
 
     def to_dict(self) -> dict:
+        """JSON form (dict) of the context that enters the step's cache key: env (dict), workdir,
+        user, shell (str or None).
+        """
         return {"env": dict(self.env), "workdir": self.workdir, "user": self.user, "shell": self.shell}
 
 
@@ -73,11 +76,16 @@ class CachedLayer:
     chain_id: str
 
     def to_dict(self) -> dict:
+        """JSON form (dict): diffID, digest, chainID (str ``sha256:...``), size (int bytes), mediaType."""
         return {"diffID": self.diff_id, "digest": self.digest, "size": self.size,
                 "mediaType": self.media_type, "chainID": self.chain_id}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CachedLayer":
+        """Inverse of :meth:`to_dict`. Args: ``d`` (dict). Returns a CachedLayer.
+
+        Raises KeyError/ValueError on a malformed record (callers treat that as a cache miss).
+        """
         return cls(d["diffID"], d["digest"], int(d["size"]), d["mediaType"], d["chainID"])
 
 

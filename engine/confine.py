@@ -41,10 +41,14 @@ def clean_name(name: str, what: str) -> list[str]:
 
 
 def join(parts: list[str]) -> str:
+    """Join root-relative path components with ``/`` (list of str -> str, no leading slash)."""
     return "/".join(parts)
 
 
 def is_whiteout_dev(st: os.stat_result) -> bool:
+    """True when ``st`` (os.stat_result) is a 0/0 character device: an overlayfs whiteout
+    (kernel overlayfs.rst: whiteouts and opaque directories).
+    """
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
@@ -61,6 +65,7 @@ class ConfinedRoot:
         self._openat2 = _sys is not None and _probe_openat2(self.fd)
 
     def close(self) -> None:
+        """Drop the cached directory fds and close the root fd. Returns None."""
         self.invalidate()
         os.close(self.fd)
 

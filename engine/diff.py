@@ -53,6 +53,7 @@ class PathDiff:
     right: str | None = None
 
     def to_dict(self) -> dict:
+        """JSON form (dict): path (str), differs (list of kinds), left and right (entry descriptions)."""
         return {"path": self.path, "differs": list(self.kinds), "left": self.left, "right": self.right}
 
 

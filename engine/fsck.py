@@ -34,6 +34,7 @@ class FsckReport:
 
     @property
     def clean(self) -> bool:
+        """True when nothing corrupt was found (bool)."""
         return not self.corrupt
 
 

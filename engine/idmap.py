@@ -47,6 +47,9 @@ class IdMap:
         return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:12]
 
     def to_json(self) -> dict:
+        """OCI runtime spec form (config-linux.md: user namespace mappings) as a dict:
+        ``{"uidMappings": [[containerID, hostID, size], ...], "gidMappings": [...]}``.
+        """
         return {"uidMappings": [list(m) for m in self.uid], "gidMappings": [list(m) for m in self.gid]}
 
 

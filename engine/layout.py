@@ -102,4 +102,5 @@ class OciLayoutSource:
         return f
 
     def close(self) -> None:
+        """Nothing to release (blobs are opened per call); present for the ImageSource protocol."""
         pass

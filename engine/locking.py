@@ -70,6 +70,7 @@ class FileLock:
 
     @property
     def held(self) -> bool:
+        """True while this object holds the lock (bool)."""
         return self._fd is not None
 
     def __enter__(self) -> "FileLock":

@@ -43,6 +43,9 @@ class PushStats:
     chunks: int = 0
 
     def to_dict(self) -> dict:
+        """JSON form (dict): counts of blobs existing/mounted/uploaded (int), bytesSent (int bytes),
+        chunks (int).
+        """
         return {"existing": len(self.existing), "mounted": len(self.mounted), "uploaded": len(self.uploaded),
                 "bytesSent": self.bytes_sent, "chunks": self.chunks}
 
@@ -76,6 +79,7 @@ class Pusher:
                            progress or (lambda m: None), [0], transport)
 
     def close(self) -> None:
+        """Close the registry connection. Returns None."""
         self._host.close()
 
     def __enter__(self) -> "Pusher":

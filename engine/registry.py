@@ -410,6 +410,7 @@ class RegistrySource:
         return self._each_endpoint(one)
 
     def close(self) -> None:
+        """Close every registry host connection opened so far (ImageSource protocol). Returns None."""
         for h in self._hosts.values():
             h.close()
         self._hosts.clear()

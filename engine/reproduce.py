@@ -39,6 +39,7 @@ class BlobCheck:
     error: str | None = None
 
     def to_dict(self) -> dict:
+        """JSON form (dict): what, digest, status (str), and error when set."""
         d = {"what": self.what, "digest": self.digest, "status": self.status}
         if self.error:
             d["error"] = self.error
@@ -63,6 +64,9 @@ class StepCheck:
     note: str | None = None
 
     def to_dict(self) -> dict:
+        """JSON form (dict): step (1-based int), kind, status, reproducible, locked/rebuilt diffIDs,
+        paths that differ (list of dict), and note when set.
+        """
         return {"step": self.index + 1, "kind": self.kind, "status": self.status,
                 "reproducible": self.reproducible, "lockedDiffID": self.locked_diff_id,
                 "rebuiltDiffID": self.rebuilt_diff_id, "paths": [p.to_dict() for p in self.paths],
@@ -79,10 +83,14 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """True (bool) when every blob is ok, downloaded or unavailable and every step rebuilt to the
+        locked diffID or is known nondeterministic.
+        """
         return all(b.status in ("ok", "downloaded", "unavailable") for b in self.blobs) and \
             all(s.status in ("ok", "nondeterministic") for s in self.steps)
 
     def to_dict(self) -> dict:
+        """JSON form (dict): ok (bool), platform (str), blobs and steps (lists of dict)."""
         return {"ok": self.ok, "platform": self.platform, "blobs": [b.to_dict() for b in self.blobs],
                 "steps": [s.to_dict() for s in self.steps]}
 

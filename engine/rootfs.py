@@ -61,6 +61,7 @@ def detect_driver() -> str:
 
 
 def env_dir(store: Store, env_id: str) -> Path:
+    """The environment's directory in the store: ``envs/<env_id>`` (Path; not created)."""
     return store.envs / env_id
 
 

@@ -147,24 +147,38 @@ class Store:
 
     # ---- locks (order: store, env, blob, layer; see engine/locking.py)
     def store_lock(self, shared: bool = True, blocking: bool = True) -> FileLock:
+        """The store-wide lock (FileLock, not yet acquired): shared for readers/writers of entries,
+        exclusive for gc. ``blocking=False`` makes acquire raise LockBusy instead of waiting.
+        """
         return FileLock(self.locks / "store", shared=shared, blocking=blocking)
 
     def env_lock(self, env_id: str, shared: bool = False, blocking: bool = True) -> FileLock:
+        """The lock of environment ``env_id`` (FileLock, exclusive by default, not yet acquired)."""
         return FileLock(self.locks / f"env-{env_id}", shared=shared, blocking=blocking)
 
     def blob_lock(self, digest: Digest) -> FileLock:
+        """The exclusive lock serialising the ingest of blob ``digest`` (FileLock, not yet acquired)."""
         return FileLock(self.locks / f"blob-{digest.hex}")
 
     def layer_lock(self, chain_id: Digest) -> FileLock:
+        """The exclusive lock serialising the unpack of layer ``chain_id`` (FileLock, not yet acquired)."""
         return FileLock(self.locks / f"layer-{chain_id.hex}")
 
     # ---- blobs
     def blob_path(self, digest: Digest) -> Path:
+        """Where blob ``digest`` is stored: ``blobs/sha256/<hex>`` (Path; may not exist).
+
+        Raises StoreError for a non-sha256 digest.
+        """
         if digest.algorithm != "sha256":
             raise StoreError(f"store blob {digest}: only sha256 blobs are stored")
         return self.blobs / digest.hex
 
     def has_blob(self, digest: Digest) -> bool:
+        """True (bool) when blob ``digest`` is in the store (presence only; see fsck for integrity).
+
+        Raises StoreError for a non-sha256 digest.
+        """
         return self.blob_path(digest).is_file()
 
     def open_blob(self, digest: Digest, size: int | None = None) -> VerifyingReader:
@@ -214,6 +228,9 @@ class Store:
                 tmp.unlink()
 
     def ensure_dirs_for_blob(self) -> None:
+        """Create the store's directories when ``blobs/`` or ``tmp/`` is missing (gc or a user may
+        have removed them). Returns None; raises OSError when they cannot be made.
+        """
         if not self.blobs.is_dir() or not self.tmp.is_dir():
             self.ensure()
 
@@ -228,6 +245,7 @@ class Store:
         return final
 
     def partial_path(self, digest: Digest) -> Path:
+        """The resumable download file of blob ``digest``: ``tmp/blob-<hex>.partial`` (Path)."""
         return self.tmp / f"blob-{digest.hex}.partial"
 
     def fetch_blob(self, source, digest: Digest, size: int | None, *, what: str = "",
@@ -310,6 +328,10 @@ class Store:
             return False
 
     def new_tmp_dir(self, prefix: str) -> Path:
+        """Create a fresh private (0700) directory ``tmp/<prefix>-<12 hex>`` and return it (Path).
+
+        Raises OSError when it cannot be made.
+        """
         self.ensure_dirs_for_blob()
         d = self.tmp / f"{prefix}-{uuid.uuid4().hex[:12]}"
         d.mkdir(mode=0o700)

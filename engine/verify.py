@@ -51,9 +51,15 @@ class VerifyingReader(io.RawIOBase):
         return self._seen
 
     def readable(self) -> bool:
+        """Always True (io.RawIOBase protocol)."""
         return True
 
     def readinto(self, b) -> int:
+        """Read into ``b`` (writable buffer), hashing as it goes; returns the byte count (int, 0 at EOF).
+
+        Raises SizeMismatch when more (or, at EOF, fewer) bytes than the expected size arrive and
+        DigestMismatch at EOF when the hash differs (STYLE example 2: verify at EOF).
+        """
         if self.verified:
             return 0
         n = self._read_raw(b)
@@ -87,6 +93,7 @@ class VerifyingReader(io.RawIOBase):
         return drain(self)
 
     def close(self) -> None:
+        """Close the underlying stream, then this reader. Returns None; verifies nothing (see drain)."""
         try:
             close = getattr(self._raw, "close", None)
             if close:

@@ -29,6 +29,7 @@ class Project:
 
     @property
     def lock_path(self) -> Path:
+        """The lock file beside the spec (Path): ``envctl.lock`` for ``envctl.yaml``, else ``<stem>.lock``."""
         return self.spec_path.with_name(LOCK_NAME if self.spec_path.name == SPEC_NAME
                                         else self.spec_path.stem + ".lock")
 

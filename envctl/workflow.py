@@ -56,6 +56,9 @@ def open_store() -> Store:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` (JSON-able dict) to ``path`` as sorted, indented JSON through a temp file and
+    ``os.replace``: readers see the old file or the new one. Raises OSError on write failure.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)

@@ -73,6 +73,10 @@ class V1Cgroup(Cgroup):
                 self.dirs.append(d)
 
     def create(self, res: dict) -> None:
+        """Make the per-controller directories and write the limits from ``res`` (OCI runtime spec,
+        config-linux.md: resources; dict): memory.limit (bytes, also memsw when present), cpu
+        quota/period (microseconds), pids.max. Returns None; raises OSError when a write fails.
+        """
         for d in self.dirs:
             d.mkdir(exist_ok=True)
         mem = (res.get("memory") or {}).get("limit")
@@ -91,6 +95,7 @@ class V1Cgroup(Cgroup):
             (self.by_ctrl["pids"] / "pids.max").write_text(str(pids))
 
     def oom_killed(self) -> bool:
+        """True (bool) when memory.oom_control reports an OOM kill in this cgroup; False when unreadable."""
         d = self.by_ctrl.get("memory")
         try:
             text = (d / "memory.oom_control").read_text() if d else ""
@@ -108,6 +113,11 @@ class V2Cgroup(Cgroup):
         self.dirs = [self.parent / name]
 
     def create(self, res: dict) -> None:
+        """Enable the needed controllers in the parent's cgroup.subtree_control, make the leaf and
+        write the limits from ``res`` (OCI runtime spec, config-linux.md: resources; dict):
+        memory.max (bytes), cpu.max (quota/period microseconds), pids.max. Returns None;
+        raises OSError when a write fails (e.g. cgroup not delegated).
+        """
         d = self.dirs[0]
         wanted = [c for c, k in (("memory", "memory"), ("cpu", "cpu"), ("pids", "pids")) if res.get(k)]
         avail = (self.parent / "cgroup.controllers").read_text().split()
@@ -128,6 +138,7 @@ class V2Cgroup(Cgroup):
             (d / "pids.max").write_text(str(pids))
 
     def oom_killed(self) -> bool:
+        """True (bool) when memory.events counts an ``oom_kill`` (cgroup-v2.rst); False when unreadable."""
         try:
             text = (self.dirs[0] / "memory.events").read_text()
         except OSError:

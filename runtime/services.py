@@ -80,7 +80,11 @@ class Spawner(Protocol):
     """Starts processes: ``spawn(argv, env, cwd, stdout_fd) -> Proc`` (stderr joins stdout,
     stdin is /dev/null, the process leads a new session and process group)."""
 
-    def spawn(self, argv: list[str], env: dict[str, str], cwd: str | None, stdout: int) -> Proc: ...
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: str | None, stdout: int) -> Proc:
+        """Start ``argv`` with ``env`` (dict str -> str), in ``cwd`` (str or None), stdout+stderr to the
+        fd ``stdout`` (int), stdin /dev/null, in a new session. Returns a Proc; raises ServiceError
+        when the process cannot be started.
+        """
 
 
 class _HostProc:
@@ -113,6 +117,10 @@ class HostSpawner:
         self.base_env = dict(os.environ if base_env is None else base_env)
 
     def spawn(self, argv, env, cwd, stdout):
+        """Start ``argv`` on the host (subprocess.Popen, new session) with ``base_env`` + ``env``, in
+        ``cwd``, stdout+stderr to the fd ``stdout`` (int). Returns a Proc. Raises ServiceError
+        naming the command when exec fails (OSError).
+        """
         try:
             p = subprocess.Popen(list(argv), env={**self.base_env, **env}, cwd=cwd, stdin=subprocess.DEVNULL,
                                  stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)

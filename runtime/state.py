@@ -58,6 +58,9 @@ def read_state(state_dir: str | os.PathLike) -> dict | None:
 
 
 def remove_state(state_dir: str | os.PathLike) -> None:
+    """Delete the state file in ``state_dir`` (str or PathLike); no error when it is already gone.
+    Raises OSError for other failures.
+    """
     try:
         os.unlink(os.path.join(state_dir, STATE))
     except FileNotFoundError:

@@ -21,7 +21,7 @@ from specs.model import (DEFAULT_WORKDIR, Cache, EnvSpec, Mount, Ready, Resource
 from specs.reference import parse_reference
 
 __all__ = ["build_spec", "parse_size", "parse_duration_ms", "normalize_platform", "normalize_capability",
-           "CAPABILITIES", "MIN_MEMORY", "MAX_MEMORY"]
+           "CAPABILITIES", "MIN_MEMORY", "MAX_MEMORY", "UnitFormatError", "build_with_errors"]
 
 MIN_MEMORY = 6 << 20   # Docker's minimum; below it the kernel OOM-kills the shell at once
 MAX_MEMORY = 1 << 50   # 1 PiB: anything larger is a typo

@@ -17,7 +17,7 @@ import yaml
 from specs.errors import SpecError
 
 __all__ = ["load_spec", "parse_spec", "read_document", "Document", "Locations", "SpecLoader",
-           "MAX_NODES", "MAX_DEPTH", "MAX_BYTES", "format_path"]
+           "MAX_NODES", "MAX_DEPTH", "MAX_BYTES", "format_path", "Scalar"]
 
 MAX_NODES = 20_000   # expanded nodes; a real spec has a few hundred
 MAX_DEPTH = 64

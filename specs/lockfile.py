@@ -61,12 +61,19 @@ class Descriptor:
 
     @classmethod
     def from_dict(cls, d, where: str) -> "Descriptor":
+        """Parse a descriptor object of envctl.lock (OCI image spec, descriptor.md).
+
+        Args: ``d`` the JSON object (dict); ``where`` its dotted path in the lock (str), for messages.
+        Returns a Descriptor. Raises LockError (via ``_err``) naming ``where.<key>`` when ``digest``,
+        ``mediaType`` or ``size`` (int bytes, >= 0) is missing, mistyped or invalid.
+        """
         size = _get(d, "size", int, where)
         if size < 0:
             raise _err(f"{where}.size", "must be >= 0")
         return cls(_digest(d, "digest", where), _get(d, "mediaType", str, where), size)
 
     def to_dict(self) -> dict:
+        """The lock's JSON form (dict): ``{"digest": str, "mediaType": str, "size": int bytes}``."""
         return {"digest": str(self.digest), "mediaType": self.media_type, "size": self.size}
 
 
@@ -81,10 +88,16 @@ class LayerLock:
 
     @classmethod
     def from_dict(cls, d, where: str) -> "LayerLock":
+        """Parse a ``layers[i]`` entry: a descriptor plus ``diffID`` (OCI image spec, config.md: rootfs.diff_ids).
+
+        Args: ``d`` (dict), ``where`` (str, dotted path for messages). Returns a LayerLock.
+        Raises LockError naming the bad key.
+        """
         desc = Descriptor.from_dict(d, where)
         return cls(desc.digest, _digest(d, "diffID", where), desc.size, desc.media_type)
 
     def to_dict(self) -> dict:
+        """The lock's JSON form (dict): digest, diffID (str ``sha256:...``), size (int bytes), mediaType."""
         return {"digest": str(self.digest), "diffID": str(self.diff_id), "size": self.size,
                 "mediaType": self.media_type}
 
@@ -99,12 +112,18 @@ class PlatformLock:
 
     @classmethod
     def from_dict(cls, d, where: str) -> "PlatformLock":
+        """Parse one ``platforms.<os/arch>`` entry: manifest and config descriptors and the layer list.
+
+        Args: ``d`` (dict), ``where`` (str, dotted path for messages). Returns a PlatformLock.
+        Raises LockError naming the bad key.
+        """
         layers = _get(d, "layers", list, where)
         return cls(Descriptor.from_dict(d.get("manifest"), f"{where}.manifest"),
                    Descriptor.from_dict(d.get("config"), f"{where}.config"),
                    tuple(LayerLock.from_dict(x, f"{where}.layers[{i}]") for i, x in enumerate(layers)))
 
     def to_dict(self) -> dict:
+        """The lock's JSON form (dict): ``{"manifest": {...}, "config": {...}, "layers": [...]}``."""
         return {"manifest": self.manifest.to_dict(), "config": self.config.to_dict(),
                 "layers": [x.to_dict() for x in self.layers]}
 
@@ -124,9 +143,15 @@ class ImageLock:
 
     @classmethod
     def from_dict(cls, d, where: str) -> "ImageLock":
+        """Parse the lock's ``image`` object: reference (str), digest (index or manifest), mediaType.
+
+        Args: ``d`` (dict), ``where`` (str, dotted path for messages). Returns an ImageLock.
+        Raises LockError naming the bad key.
+        """
         return cls(_get(d, "reference", str, where), _digest(d, "digest", where), _get(d, "mediaType", str, where))
 
     def to_dict(self) -> dict:
+        """The lock's JSON form (dict): ``{"reference": str, "digest": str, "mediaType": str}``."""
         return {"reference": self.reference, "digest": str(self.digest), "mediaType": self.media_type}
 
 

@@ -105,6 +105,7 @@ class Mount:
         return os.path.normpath(os.path.join(str(project_root), os.path.expanduser(self.source)))
 
     def to_dict(self) -> dict:
+        """Normalised spec form (dict): ``{"source": str, "target": str, "readonly": bool}``."""
         return {"source": self.source, "target": self.target, "readonly": self.readonly}
 
 
@@ -123,6 +124,8 @@ class Resources:
     pids: int | None = None
 
     def to_dict(self) -> dict:
+        """Normalised spec form (dict) of the set limits only: memory (int bytes), cpus (float), pids (int).
+        """
         return {k: v for k, v in (("memory", self.memory), ("cpus", self.cpus), ("pids", self.pids))
                 if v is not None}
 
@@ -148,6 +151,9 @@ class Ready:
     interval_ms: int = 100
 
     def to_dict(self) -> dict:
+        """Normalised spec form (dict): port/http/command when set; timeout and interval as
+        duration strings (from milliseconds, via ``format_duration``).
+        """
         d: dict = {}
         if self.port is not None:
             d["port"] = self.port
@@ -179,6 +185,9 @@ class Watch:
     gitignore: bool = True
 
     def to_dict(self) -> dict:
+        """Normalised spec form (dict): paths, ignore (lists of str), action, debounce (duration string
+        from milliseconds), gitignore (bool).
+        """
         return {"paths": list(self.paths), "ignore": list(self.ignore), "action": self.action,
                 "debounce": format_duration(self.debounce_ms), "gitignore": self.gitignore}
 
@@ -208,9 +217,13 @@ class Service:
     watch: Watch | None = None
 
     def env_dict(self) -> dict[str, str]:
+        """The service's environment as a dict (str -> str), in spec order."""
         return dict(self.env)
 
     def to_dict(self) -> dict:
+        """Normalised spec form (dict): command, env, depends_on, restart; workdir, ready and watch
+        only when set.
+        """
         d: dict = {"command": _command(self.command), "env": dict(self.env),
                    "depends_on": list(self.depends_on), "restart": self.restart}
         if self.workdir is not None:
@@ -229,6 +242,7 @@ class Cache:
     registry: str
 
     def to_dict(self) -> dict:
+        """Normalised spec form (dict): ``{"registry": str}`` (the build cache repository reference)."""
         return {"registry": self.registry}
 
 

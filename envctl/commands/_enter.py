@@ -29,6 +29,9 @@ def env_id(spec_path: Path) -> str:
 
 
 def env_dir(spec_path: Path) -> Path:
+    """The environment directory ``$ENVCTL_HOME/envs/<env id>`` of the spec at ``spec_path`` (Path;
+    not created). No yaml/store import: the warm path of ``envctl run``.
+    """
     from envctl.settings import envctl_home
 
     return envctl_home() / "envs" / env_id(spec_path)

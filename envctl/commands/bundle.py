@@ -12,6 +12,9 @@ import argparse
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl bundle`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="write an OCI runtime bundle of the environment",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", metavar="DIR", help="bundle directory (created)")
@@ -21,6 +24,10 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl bundle DIR [-- CMD...]``: write an OCI runtime bundle (OCI runtime spec, bundle.md:
+    config.json + rootfs) of the environment to DIR. Returns the exit code (int, 0).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     import json
     from pathlib import Path
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl down`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="stop the services and the environment", description=__doc__)
     p.add_argument("-t", "--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="grace period after SIGTERM before SIGKILL (default 10)")
@@ -14,6 +17,11 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl down``: stop the services (through their supervisor, SIGTERM then SIGKILL after
+    ``--timeout`` seconds) and the environment; ``--reset`` discards its upper layer.
+    Returns the exit code (int, 0).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.commands._enter import current_env
     from envctl.output import Output
     from envctl.services_up import stop_services

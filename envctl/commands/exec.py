@@ -6,6 +6,9 @@ import argparse
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl exec`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="run a command in the running environment",
                        description=__doc__)
     from envctl.commands._enter import add_run_args
@@ -18,6 +21,11 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl exec -- CMD...``: run CMD in the running environment (joins its namespaces).
+    Returns CMD's exit status (int). Raises UsageError without a command, ContainerNotFound
+    when the environment is not running.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.commands._enter import current_env
     from runtime.errors import ContainerNotFound
     from runtime.exec import exec_in

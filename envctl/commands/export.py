@@ -11,6 +11,9 @@ import argparse
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl export`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="write the environment as an OCI layout or docker archive",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("destination", metavar="oci:DIR[:TAG] | docker-archive:FILE[:NAME:TAG]")
@@ -19,6 +22,11 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl export oci:DIR[:TAG] | docker-archive:FILE[:NAME:TAG]``: write the environment as an
+    OCI image (OCI image spec: image-layout.md, or a ``docker load`` archive). Returns the exit
+    code (int, 0). Raises UsageError for another transport.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from engine.export import write_docker_archive, write_oci_layout
     from envctl.output import Output
     from envctl.project import find_project

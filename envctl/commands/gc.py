@@ -4,6 +4,9 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl gc`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="remove unused blobs, layers and environments",
                        description="Every project whose lock 'envctl up' used is a gc root until its "
                                    "envctl.lock disappears; running environments are always kept.")
@@ -12,6 +15,10 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl gc [--dry-run]``: remove blobs, layers and environments no gc root reaches.
+    Returns the exit code (int, 0).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from engine.gc import collect
     from envctl.output import Output
     from envctl.workflow import clear_env_upper, open_store

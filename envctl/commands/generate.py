@@ -27,6 +27,9 @@ def _options_parser(parents=()) -> argparse.ArgumentParser:
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl generate`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=[*parents, _options_parser()], help="write devcontainer.json, "
                        "Containerfile, CI workflow or Kubernetes manifest", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,6 +69,11 @@ def _check_all(root, inputs, out) -> int:
 
 
 def run(args) -> int:
+    """``envctl generate [TARGET]``: write (or ``--stdout`` print, or ``--check``) devcontainer.json,
+    Containerfile, CI workflow or Kubernetes manifest from the spec. Returns the exit code
+    (int: 0, or 3 with ``--check`` when a file is missing or stale).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.generate import check, generate, load_inputs, write
     from envctl.output import Output
     from envctl.project import find_project

@@ -11,6 +11,9 @@ import argparse
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl import`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="create envctl.yaml from a devcontainer.json",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="DEVCONTAINER_JSON", help="path of the devcontainer.json to import")
@@ -33,6 +36,11 @@ def _validate(text: str, display: str) -> None:
 
 
 def run(args) -> int:
+    """``envctl import DEVCONTAINER_JSON``: write envctl.yaml from a devcontainer.json (JSONC).
+    Returns the exit code (int, 0). Raises UsageError when the source is unreadable or the
+    target exists without ``--force``.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from pathlib import Path
 
     from envctl.generate.importer import import_devcontainer, parse_jsonc

@@ -17,6 +17,9 @@ _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl init`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="create a commented envctl.yaml here",
                        description="Write envctl.yaml in the project directory (-C, default: here).")
     p.add_argument("--image", metavar="REF", help="base image reference (default: depends on --preset)")
@@ -87,6 +90,11 @@ def ensure_gitignore(root) -> bool:
 
 
 def run(args) -> int:
+    """``envctl init``: write a commented envctl.yaml from a template (``--preset``, ``--image``).
+    Returns the exit code (int, 0). Raises UsageError when the spec exists without ``--force``
+    or the image reference is invalid.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from pathlib import Path
 
     from envctl.output import Output

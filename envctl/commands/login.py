@@ -11,6 +11,9 @@ import sys
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl login`` or ``envctl logout`` (``name``) on ``sub`` (argparse subparsers action)
+    with the common ``parents``; returns the new subparser (argparse.ArgumentParser).
+    """
     if name == "logout":
         p = sub.add_parser(name, parents=parents, help="forget saved credentials for a registry")
         p.add_argument("registry", metavar="REGISTRY", help="registry host[:port], e.g. ghcr.io")
@@ -62,6 +65,11 @@ def _verify(registry: str, creds) -> None:
 
 
 def run(args) -> int:
+    """``envctl login REGISTRY`` / ``envctl logout REGISTRY``: save or erase registry credentials
+    (docker-compatible auth file). Returns the exit code (int, 0). Raises UsageError for a
+    missing or conflicting password option.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.output import Output
     from specs.errors import UsageError
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 def add_parser(sub, name, parents):
     # -f means --follow here (docker/compose/kubectl habit); the spec file stays --file
+    """Register ``envctl logs`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="show the services' output", description=__doc__,
                        conflict_handler="resolve")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
@@ -29,6 +32,10 @@ def _names(sdir, wanted):
 
 
 def run(args) -> int:
+    """``envctl logs [-f] [-n N] [SERVICE...]``: print the services' output (``-f`` follows until
+    the supervisor exits or Ctrl-C). Returns the exit code (int, 0).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     import sys
     import time
 

@@ -8,6 +8,9 @@ import argparse
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl oci`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="OCI runtime command line (runc-like)", description=__doc__)
     p.add_argument("--root", metavar="DIR", help="state directory (default /run/envctl-oci as root)")
     # accepted for compatibility with tools that drive runc (containerd, runtime-tools); ignored
@@ -44,6 +47,11 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl oci create|start|state|kill|delete|run ...``: the OCI runtime command line (OCI
+    runtime spec, runtime.md: operations) over the builtin runner, state under ``--root``.
+    Returns the exit code (int; ``run`` returns the container's exit status).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     import json
     import sys
     from pathlib import Path

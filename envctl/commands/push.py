@@ -12,6 +12,9 @@ import argparse
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl push`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="push the environment as an OCI image",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("reference", metavar="REF", help="registry/repository[:tag]")
@@ -20,6 +23,11 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl push REF``: push the environment as an OCI image to a registry (distribution spec:
+    pushing blobs and manifests). Returns the exit code (int, 0). Raises UsageError for a
+    non-registry reference, RegistryError when the push fails.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from engine.push import push_image
     from engine.regconfig import canonical_host
     from envctl.output import Output

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl restart`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="restart services", description=__doc__)
     p.add_argument("services", nargs="*", metavar="SERVICE", help="services to restart (default: all)")
     return p
 
 
 def run(args) -> int:
+    """``envctl restart [SERVICE...]``: ask the supervisor to restart services (default: all).
+    Returns the exit code (int, 0).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.commands._enter import current_env
     from envctl.output import Output
     from envctl.services_up import request_restart

@@ -10,6 +10,9 @@ import argparse
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl run`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="run a command in the environment",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     from envctl.commands._enter import add_run_args
@@ -21,6 +24,10 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl run -- CMD...``: run CMD in a fresh container of the environment.
+    Returns CMD's exit status (int). Raises UsageError without a command.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.commands._enter import load_env, process_config, runtime_name
     from envctl.output import Output
     from runtime.runner import run_config

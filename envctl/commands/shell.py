@@ -14,6 +14,9 @@ import os
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl shell`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="open an interactive shell in the environment",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     from envctl.commands._enter import add_run_args
@@ -30,6 +33,10 @@ def _shell_exists(env: dict, shell: str) -> bool:
 
 
 def run(args) -> int:
+    """``envctl shell``: open the spec's shell (default /bin/bash, else /bin/sh) in a fresh container
+    of the environment. Returns the shell's exit status (int).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.commands._enter import load_env, process_config, runtime_name
     from envctl.output import Output
     from runtime.runner import run_config

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl status`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="show environments and their services", description=__doc__)
     p.add_argument("-a", "--all", action="store_true", help="every environment in the store, not just this project's")
     return p
@@ -48,6 +51,10 @@ def _text(rows: list[dict]) -> str:
 
 
 def run(args) -> int:
+    """``envctl status [-a]``: show this project's environment (or every one with ``-a``), whether it
+    runs, and its services. Returns the exit code (int, 0).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     import json
 
     from envctl.commands._enter import current_env

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl store`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="inspect and repair the store")
     ssub = p.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
     f = ssub.add_parser("fsck", parents=parents, help="verify blobs and layers; quarantine corrupt ones",
@@ -15,6 +18,10 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl store fsck [--no-repair]``: re-hash blobs and check layers, quarantining corrupt
+    ones. Returns the exit code (int: 0 clean, 1 when something was corrupt).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from engine.fsck import fsck
     from envctl.output import Output
     from envctl.workflow import open_store

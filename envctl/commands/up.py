@@ -5,6 +5,9 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl up`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="prepare the environment: lock, fetch, unpack, compose",
                        description="Lock the image if envctl.lock is missing or stale, download and unpack "
                                    "the layers the store lacks, and compose the environment's root "
@@ -22,6 +25,11 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl up``: lock if needed, fetch, unpack and build, compose the environment and start
+    its services. Returns the exit code (int, 0 or the services' exit status in the foreground).
+    Raises LockDrift (exit 3) with ``--locked``/``--frozen`` when envctl.lock is stale.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.output import Output
     from envctl.project import find_project
     from envctl.workflow import ensure_up

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl validate`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     return sub.add_parser(name, parents=parents, help="check envctl.yaml and print it normalised",
                           description="Check the spec; print it normalised (defaults resolved).")
 
 
 def run(args) -> int:
+    """``envctl validate``: check envctl.yaml and print it normalised (YAML, or JSON with ``--json``).
+    Returns the exit code (int, 0). Raises SpecError/SpecErrors for an invalid spec.
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     import yaml
 
     from envctl.output import Output

@@ -15,6 +15,9 @@ import argparse
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl verify`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     p = sub.add_parser(name, parents=parents, help="check blobs and rebuild steps against envctl.lock",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--no-rebuild", action="store_true", help="only check the locked blobs")
@@ -24,6 +27,10 @@ def add_parser(sub, name, parents):
 
 
 def run(args) -> int:
+    """``envctl verify [--no-rebuild]``: check the locked blobs and rebuild the steps against
+    envctl.lock. Returns the exit code (int: 0 ok, 1 when a blob or step does not match).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     from envctl.output import Output
     from envctl.project import find_project
 

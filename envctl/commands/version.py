@@ -4,10 +4,16 @@ from __future__ import annotations
 
 
 def add_parser(sub, name, parents):
+    """Register ``envctl version`` on ``sub`` (argparse subparsers action) with the common option
+    ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
+    """
     return sub.add_parser(name, parents=parents, help="print the envctl version")
 
 
 def run(args) -> int:
+    """``envctl version``: print the envctl version, Python version and platform. Returns 0 (int).
+    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    """
     import platform
     import sys
 
