@@ -125,6 +125,19 @@ def _env_dict(env_list) -> dict:
     return dict(item.partition("=")[::2] for item in env_list or ())
 
 
+def _make_cwd(cwd: str | None) -> None:
+    """Create the working directory ``cwd`` (str, absolute path in the container; None/"" = "/")
+    with mode 0755 when missing, before the user switch, as runc does (OCI ``process.cwd``:
+    runc's prepareRootfs ``MkdirAll(cwd, 0755)``). Errors are left to the chdir that follows,
+    which names them. Returns None.
+    """
+    if cwd and cwd != "/":
+        try:
+            os.makedirs(cwd, 0o755, exist_ok=True)
+        except OSError:
+            pass
+
+
 def exec_command(process: dict, *, tty_slave: int | None, setgroups: bool = True, seccomp=None) -> None:
     """In the command's own process: session/tty, user, caps, cwd, fds, then exec. Never returns.
 
@@ -142,6 +155,7 @@ def exec_command(process: dict, *, tty_slave: int | None, setgroups: bool = True
             if tty_slave > 2:
                 os.close(tty_slave)
         user = process.get("user") or {}
+        _make_cwd(process.get("cwd"))
         switch_user(user.get("uid", 0), user.get("gid", 0), user.get("additionalGids", ()), setgroups)
         try:
             os.chdir(process.get("cwd") or "/")
