@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "bundle": "bundle",
     "oci": "oci",
+    "doctor": "doctor",
 }
 
 EPILOG = """\

@@ -148,7 +148,8 @@ def _overlay(op: MountOverlay, rootless: bool) -> None:
         _sys.mount("overlay", op.target, "overlay", 0, opts)
     except _sys.SysError as e:
         hint = ("the kernel refused an unprivileged overlay (needs Linux >= 5.11); run 'envctl doctor'"
-                if rootless else None)
+                if rootless else "run 'envctl doctor' (overlay support, the store's filesystem); "
+                "ENVCTL_STORAGE_DRIVER=copy avoids overlay")
         raise SyscallError("mount overlay", op.target, e.errno, hint) from None
     finally:
         if cwd is not None:

@@ -59,12 +59,13 @@ def write_id_maps(pid: int, uid_maps, gid_maps) -> None:
         exe = shutil.which(tool) or f"/usr/bin/{tool}"
         if not os.path.exists(exe):
             raise UnsupportedHost(f"{tool} not found for a multi-id user namespace",
-                                  hint="install the 'uidmap' package, or remove your /etc/subuid entry")
+                                  hint="apt-get install uidmap (or set ENVCTL_SUBIDS=0 for a single-id mapping); "
+                                       "'envctl doctor' checks the rest")
         argv = [exe, str(pid)] + [str(x) for m in maps for x in (m["containerID"], m["hostID"], m["size"])]
         r = subprocess.run(argv, capture_output=True, text=True)
         if r.returncode != 0:
             raise UnsupportedHost(f"{tool} {pid} failed: {r.stderr.strip() or r.returncode}",
-                                  hint="check your /etc/subuid and /etc/subgid ranges")
+                                  hint="check your /etc/subuid and /etc/subgid ranges ('envctl doctor' shows them)")
 
 
 def _write_direct(pid: int, uid_maps, gid_maps, deny_setgroups: bool) -> None:
