@@ -55,7 +55,10 @@ def find_project(directory: str | None = None, file: str | None = None, must_exi
         UsageError: ``-C`` names no directory, or ``-f`` names no file.
         EnvctlError: no envctl.yaml here or in any parent (with a hint to run ``envctl init``).
     """
-    start = Path(directory or ".").absolute()
+    # physical paths (symlinks resolved), as getcwd() gives inside the project: `-C LINK`, `-f
+    # LINK/envctl.yaml` and `cd LINK` are one project with one env id (QA M3); the -f file keeps its
+    # own name so `dev.yaml -> shared.yaml` still locks to dev.lock. envctl/_fast.py mirrors this.
+    start = Path(directory).resolve() if directory else Path.cwd()
     if directory and not start.is_dir():
         if start.exists():
             raise UsageError(f"-C {directory}: not a directory",
@@ -63,6 +66,7 @@ def find_project(directory: str | None = None, file: str | None = None, must_exi
         raise UsageError(f"-C {directory}: no such directory")
     if file:
         spec = (start / file).absolute()
+        spec = spec.parent.resolve() / spec.name
         if must_exist and not spec.is_file():
             if spec.is_dir():
                 raise UsageError(f"-f {file}: is a directory",
