@@ -119,12 +119,17 @@ def _join(d: str, name: str) -> str:
 
 def _find_spec(directory: str | None, file: str | None) -> str | None:
     """The spec path as ``envctl.project.find_project`` finds it; None where it would raise."""
-    start = _absolute(directory or ".")
+    start = _absolute(directory) if directory else os.getcwd()
     if start is None or (directory and not os.path.isdir(start)):
         return None
+    start = os.path.realpath(start)  # physical, as find_project (Path.resolve) and getcwd()
     if file:
         spec = _absolute(file if file.startswith("/") else _join(start, file))
-        return spec if spec and os.path.isfile(spec) else None
+        if not spec:
+            return None
+        d, name = spec.rsplit("/", 1)
+        spec = _join(os.path.realpath(d or "/"), name)
+        return spec if os.path.isfile(spec) else None
     d = start
     while True:
         candidate = _join(d, SPEC_NAME)
