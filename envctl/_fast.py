@@ -96,7 +96,10 @@ def parse_run(argv: list[str], *, command: str = "run") -> RunArgs | None:
         if name is None or i + 1 >= n or argv[i + 1].startswith("-"):
             return None
         if name == "env":
-            a.env.append(argv[i + 1])
+            value = argv[i + 1]
+            if "=" not in value or value.startswith("="):
+                return None  # `-e KEY` (host's value) and `-e =x` (usage error): the full CLI's rules
+            a.env.append(value)
         else:
             setattr(a, name, argv[i + 1])
         i += 2
