@@ -22,7 +22,7 @@ try:  # the one engine -> runtime import allowed (DESIGN.md); optional: the walk
 except Exception:  # pragma: no cover - missing cffi module
     _sys = None
 
-__all__ = ["ConfinedRoot", "clean_name", "join", "lower_lookup", "is_whiteout_dev",
+__all__ = ["ConfinedRoot", "clean_name", "join", "lower_lookup", "is_whiteout_dev", "is_opaque",
            "OPAQUE_ROOT", "OPAQUE_ROOTLESS"]
 
 OPAQUE_ROOT = ("trusted.overlay.opaque", "user.overlay.opaque")
@@ -206,10 +206,20 @@ def _opaque_prefix(root: Path, parts: list[str]) -> bool:
         p = p / comp
         if not p.is_dir() or p.is_symlink():
             return False
-        for name in OPAQUE_ROOTLESS + OPAQUE_ROOT:
-            try:
-                if os.getxattr(p, name, follow_symlinks=False) == b"y":
-                    return True
-            except OSError:
-                pass
+        if is_opaque(p):
+            return True
+    return False
+
+
+def is_opaque(path: str | os.PathLike) -> bool:
+    """True (bool) when the directory at ``path`` carries an overlayfs opaque marker
+    (``trusted.overlay.opaque`` or ``user.overlay.opaque`` = ``y``; kernel overlayfs.rst:
+    whiteouts and opaque directories). Unreadable xattrs count as absent; raises nothing.
+    """
+    for name in OPAQUE_ROOT + OPAQUE_ROOTLESS:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
     return False

@@ -28,6 +28,7 @@ import stat
 from pathlib import Path
 from typing import Callable
 
+from engine.confine import is_opaque
 from engine.errors import StoreError
 from engine.store import Store, remove_tree
 from engine.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS
@@ -209,23 +210,13 @@ def _copy(d: Path, lowerdirs: list[Path], rootless: bool, fresh: bool) -> dict:
     return {"driver": "copy", "path": str(target)}
 
 
-def _is_opaque(path: str) -> bool:
-    for x in OPAQUE_ROOT + OPAQUE_ROOTLESS:
-        try:
-            if os.getxattr(path, x, follow_symlinks=False) == b"y":
-                return True
-        except OSError:
-            pass
-    return False
-
-
 def _apply_layer(src: Path, dst: Path, rootless: bool, dirmeta: dict) -> None:
     """Apply one overlay-form layer directory onto ``dst`` (whiteouts delete, opaque clears)."""
     links: dict[tuple[int, int], str] = {}
     for dirpath, dirnames, filenames in os.walk(src):
         rel = os.path.relpath(dirpath, src)
         out_dir = dst if rel == "." else dst / rel
-        if rel != "." and _is_opaque(dirpath):
+        if rel != "." and is_opaque(dirpath):
             for child in list(out_dir.iterdir()) if out_dir.is_dir() else []:
                 remove_tree(child)
         for name in sorted(dirnames) + sorted(filenames):
