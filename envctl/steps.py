@@ -11,13 +11,28 @@ __all__ = ["remote_cache_for", "record_steps", "lock_steps"]
 
 
 def _write_atomic(path, data: bytes) -> None:
-    """Temp file + fsync + rename: readers see the old lock or the new one, never half."""
+    """Temp file + fsync + rename: readers see the old lock or the new one, never half.
+
+    Raises LockError (exit 1, one line naming the lock file) when the project directory cannot be
+    written (read-only file system, not the owner, full disk); no temp file is left (QA M1).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        from specs.errors import LockError
+
+        raise LockError(f"write {path}: {e.strerror or e}",
+                        hint="make the project directory writable, or commit a current "
+                             f"{path.name} and use --locked") from None
 
 
 def remote_cache_for(spec, out, *, cache_from: str | None = None, cache_to: str | None = None):
