@@ -136,11 +136,20 @@ class Store:
         return view
 
     def ensure(self) -> "Store":
-        """Create the layout. The root is 0700: layers hold setuid binaries owned by real uids."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
-        for d in (self.blobs, self.layers, self.envs, self.roots, self.locks, self.tmp, self.quarantine):
-            d.mkdir(parents=True, exist_ok=True)
+        """Create the layout. The root is 0700: layers hold setuid binaries owned by real uids.
+
+        Returns self (Store). Raises StoreError (one line naming the store, hint ENVCTL_HOME) when
+        the root is not a directory or not ours (QA M2: was an internal OSError).
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+            for d in (self.blobs, self.layers, self.envs, self.roots, self.locks, self.tmp, self.quarantine):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            what = "not a directory" if isinstance(e, FileExistsError) else (e.strerror or str(e))
+            raise StoreError(f"open store {self.root}: {what}",
+                             hint="set ENVCTL_HOME to a directory you own (each user has their own store)") from None
         for d in (self.tmp, self.envs):  # new layers and environments each in a fresh block group
             set_topdir(d)
         return self
