@@ -28,11 +28,13 @@ from tests.fixtures.poll import wait_until as _wait_until
 from tests.fixtures.registry import free_port
 
 PY = sys.executable
-TIMEOUT = 10.0
+TIMEOUT = 30.0   # generous: a loaded CI machine, never waited out when things work
 
 SERVER = textwrap.dedent("""
     import http.server, os, sys, time
     time.sleep(float(os.environ.get("SLOW", "0")))
+    while os.environ.get("GATE") and not os.path.exists(os.environ["GATE"]):
+        time.sleep(0.01)     # held in "starting" until the test opens the gate
     msg = open(sys.argv[2]).read()
     class H(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -201,18 +203,22 @@ def test_fifty_writes_in_one_second(stack, project):
     assert 1 <= stack.settled()["restarts"] <= 2
 
 
-def test_changes_during_a_slow_restart_make_exactly_one_more(stack, project, server):
+def test_changes_during_a_slow_restart_make_exactly_one_more(stack, project, server, tmp_path):
     port = free_port()
+    gate = tmp_path / "gate"       # outside the project: the server starts only while it exists
+    gate.touch()
     web = ServiceConfig("web", (PY, str(server), str(port), "src/msg.txt"), cwd=str(project),
-                        env=(("SLOW", "0.8"),), ready=Readiness(port=port, timeout=10))
+                        env=(("GATE", str(gate)),), ready=Readiness(port=port, timeout=60))
     stack.start([web], {"web": ServiceWatch()})
+    gate.unlink()                   # the restart below stays "starting" until the gate reopens
     (project / "src" / "msg.txt").write_text("v2\n")
     wait_until(lambda: stack.st("web")["state"] == "starting", what="restart begins")
     for i in range(3):                      # three separate change sets while it is starting
-        (project / "src" / "app.py").write_text(f"x = {i + 10}\n")
         n = stack.reloader.change_sets
+        (project / "src" / "app.py").write_text(f"x = {i + 10}\n")
         wait_until(lambda: stack.reloader.change_sets > n, what="change set")
         assert stack.st("web")["state"] == "starting"
+    gate.touch()
     assert stack.settled()["restarts"] == 2
     assert get(port) == "v2\n"
 
