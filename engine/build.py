@@ -35,7 +35,7 @@ from specs.digest import Digest
 
 __all__ = ["RunRequest", "RunResult", "Executor", "RemoteCache", "StepOutcome", "BuildResult",
            "initial_context", "final_context", "describe_step", "build_steps", "chain_after",
-           "remove_build_tree", "DEFAULT_SHELL"]
+           "remove_build_tree", "DEFAULT_SHELL", "commit_blob", "commit_layer_dir"]
 
 DEFAULT_SHELL = "/bin/sh"
 TAIL_LINES = 20

@@ -30,7 +30,7 @@ from engine.copying import CopyItem
 from specs.canonical import canonical_digest
 from specs.digest import Digest
 
-__all__ = ["StepContext", "CachedLayer", "step_dict", "cache_key", "LocalCache"]
+__all__ = ["StepContext", "CachedLayer", "step_dict", "cache_key", "LocalCache", "file_digest"]
 
 CACHE_KEY_VERSION = 1
 

@@ -16,7 +16,8 @@ from typing import BinaryIO
 
 from engine.errors import EngineError
 
-__all__ = ["PathInfo", "PathDiff", "summarize_tar", "summarize_tree", "compare", "diff_tars", "diff_trees"]
+__all__ = ["PathInfo", "PathDiff", "summarize_tar", "summarize_tree", "compare", "diff_tars", "diff_trees",
+           "format_report"]
 
 ASPECTS = ("type", "content", "mode", "owner", "mtime", "link", "xattrs")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.errors import StoreError
 
-__all__ = ["FileLock", "LockBusy"]
+__all__ = ["FileLock", "LockBusy", "is_locked"]
 
 
 class LockBusy(StoreError):

@@ -19,7 +19,7 @@ from engine.errors import PlatformNotFound
 from specs.errors import UsageError
 
 __all__ = ["Platform", "parse_platform", "host_platform", "platform_of", "is_attestation",
-           "index_platforms", "select_manifest"]
+           "index_platforms", "select_manifest", "platform_missing"]
 
 _ARCH_ALIASES = {
     "x86_64": ("amd64", ""), "x86-64": ("amd64", ""), "amd64": ("amd64", ""),

@@ -26,7 +26,7 @@ from engine.auth import RegistryAuth
 from engine.regconfig import RegistryConfig, api_host
 from specs.digest import Digest
 
-__all__ = ["Pusher", "PushStats", "DEFAULT_CHUNK"]
+__all__ = ["Pusher", "PushStats", "DEFAULT_CHUNK", "env_chunk_size", "push_image"]
 
 DEFAULT_CHUNK = 16 << 20
 _READ = 1 << 20

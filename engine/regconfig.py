@@ -32,7 +32,7 @@ from pathlib import Path
 
 from specs.errors import UsageError
 
-__all__ = ["Endpoint", "RegistryConfig", "is_loopback"]
+__all__ = ["Endpoint", "RegistryConfig", "is_loopback", "api_host", "canonical_host"]
 
 _DOCKER_ALIASES = {"index.docker.io": "docker.io", "registry-1.docker.io": "docker.io"}
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 from engine.errors import BuildError
 
-__all__ = ["call_in_userns", "needs_userns"]
+__all__ = ["call_in_userns", "needs_userns", "own_mapping", "remove_tree_rootless"]
 
 
 def needs_userns(uid_map) -> bool:

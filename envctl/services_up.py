@@ -28,7 +28,7 @@ from pathlib import Path
 from specs.errors import EnvctlError
 
 __all__ = ["run_services", "services_status", "stop_services", "request_restart", "services_dir",
-           "services_from_spec", "rebuild_inputs", "ServicesSession"]
+           "services_from_spec", "rebuild_inputs"]
 
 HOLD = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
 

@@ -23,7 +23,7 @@ from specs.digest import Digest
 from specs.errors import EnvctlError, LockDrift, LockError
 
 __all__ = ["EnvInfo", "ensure_up", "env_id_for", "open_store", "write_json_atomic", "gc_root_for",
-           "clear_env_upper"]
+           "clear_env_upper", "summary"]
 
 MIB = 1 << 20
 

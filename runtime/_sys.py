@@ -24,7 +24,7 @@ from runtime._sys_ffi import ffi
 __all__ = [
     "SysError", "unshare", "setns", "mount", "umount2", "pivot_root", "prctl", "capget", "capset",
     "sethostname", "openat2", "mknodat", "mount_setattr", "close_range", "pidfd_open",
-    "CAPS", "cap_number", "cap_last", "seccomp_set_filter",
+    "CAPS", "cap_number", "cap_last", "seccomp_set_filter", "UnsupportedArch",
 ]
 
 _libc = ffi.dlopen(None)

@@ -29,7 +29,8 @@ from specs import fastjson  # not json (re/enum at start-up); must be loaded bef
 from runtime.capabilities import apply_capabilities, drop_bounding, switch_user
 from runtime.errors import ContainerError, SyscallError
 
-__all__ = ["FORWARDED", "pid1", "set_cmdline", "seccomp_program", "exec_command", "send_error", "exit_code_of", "prepare_command"]
+__all__ = ["FORWARDED", "pid1", "set_cmdline", "seccomp_program", "exec_command", "send_error", "exit_code_of", "prepare_command",
+           "open_console"]
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)

@@ -18,7 +18,7 @@ from runtime.errors import SyscallError
 from runtime.plan import (BindDevice, BindRoot, MakePrivate, MaskPath, Mount, MountOverlay, PivotRoot,
                           ReadonlyPath, Symlink)
 
-__all__ = ["apply_plan"]
+__all__ = ["apply_plan", "overlay_options"]
 
 _RESOLVE = _sys.RESOLVE_IN_ROOT | _sys.RESOLVE_NO_MAGICLINKS
 _ATTRS = ((_sys.MS_RDONLY, _sys.MOUNT_ATTR_RDONLY), (_sys.MS_NOSUID, _sys.MOUNT_ATTR_NOSUID),

@@ -23,7 +23,7 @@ from runtime.errors import ContainerError, SyscallError, UnsupportedHost
 from runtime.init import FORWARDED, exit_code_of, pid1, seccomp_program, send_error, set_cmdline
 from runtime.namespaces import clone_flags, loopback_up, write_id_maps
 
-__all__ = ["BuiltinRunner", "ExternalRunner", "run_container", "Started"]
+__all__ = ["BuiltinRunner", "ExternalRunner", "run_container", "Started", "run_config", "run_external"]
 
 
 def _has_ns(config: dict, kind: str) -> bool:

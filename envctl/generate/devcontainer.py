@@ -25,7 +25,7 @@ from envctl.generate import Generated, header_lines
 from envctl.generate.common import (cap_name, comment, environment_vars, pinned_base, pushed_image,
                                     ready_ports, render_template)
 
-__all__ = ["render", "post_create_script"]
+__all__ = ["render", "post_create_script", "strip_comments"]
 
 PATH = ".devcontainer/devcontainer.json"
 
