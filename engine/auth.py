@@ -270,12 +270,13 @@ class RegistryAuth(httpx.Auth):
         return None
 
     def auth_flow(self, request: httpx.Request):
-        """httpx.Auth flow (a generator of requests): basic credentials or a cached bearer token first;
-        on 401, answer the ``WWW-Authenticate`` challenge (distribution spec, auth: token flow:
-        anonymous, then the saved credentials) and resend.
+        """httpx.Auth flow (a generator of requests): known Basic credentials or a cached bearer
+        token first; on 401, answer the ``WWW-Authenticate`` challenge once: Basic with the saved
+        credentials, or a token from the Bearer realm (distribution spec, token authentication;
+        the credentials sent to the realm when there are any) and resend.
 
         Args: ``request`` (httpx.Request). Yields httpx.Request; receives httpx.Response.
-        Raises RegistryError (engine.errors) when the token endpoint refuses or answers badly.
+        Raises RegistryError (engine.errors) when the token server refuses or answers badly.
         """
         scope = self.scope_for(request)
         repo = scope.split(":")[1] if scope else None

@@ -106,14 +106,14 @@ class RemoteCache(Protocol):
         """Fetch the step layer cached under ``key`` (str cache key) into ``store`` on top of chain
         ``parent`` (chainID str or None), unpacked over ``lowers`` (list of Path, top first).
 
-        Returns the CachedLayer, or None on a cache miss. Raises EngineError subclasses on a
-        corrupt or unreachable cache.
+        Returns the CachedLayer, or None on a miss; a cache that fails (unreachable, corrupt
+        entry) is a miss too: implementations warn and return None rather than raise.
         """
 
     def publish(self, key: str, layer: CachedLayer, store: Store) -> None:
         """Publish ``layer`` (its blob read from ``store``) to the cache under ``key`` (str).
 
-        Returns None; raises EngineError subclasses (RegistryError) when the push fails.
+        Returns None; a failed push is warned about, not raised (the build itself succeeded).
         """
 
 

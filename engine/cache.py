@@ -84,7 +84,7 @@ class CachedLayer:
     def from_dict(cls, d: dict) -> "CachedLayer":
         """Inverse of :meth:`to_dict`. Args: ``d`` (dict). Returns a CachedLayer.
 
-        Raises KeyError/ValueError on a malformed record (callers treat that as a cache miss).
+        Raises KeyError, ValueError or TypeError on a malformed record (LocalCache.get: a miss).
         """
         return cls(d["diffID"], d["digest"], int(d["size"]), d["mediaType"], d["chainID"])
 

@@ -237,8 +237,8 @@ class Store:
                 tmp.unlink()
 
     def ensure_dirs_for_blob(self) -> None:
-        """Create the store's directories when ``blobs/`` or ``tmp/`` is missing (gc or a user may
-        have removed them). Returns None; raises OSError when they cannot be made.
+        """Create the store's directories (:meth:`ensure`) when ``blobs/`` or ``tmp/`` is missing.
+        Returns None; raises OSError when they cannot be made.
         """
         if not self.blobs.is_dir() or not self.tmp.is_dir():
             self.ensure()

@@ -71,9 +71,9 @@ class EnvSpawner:
 
     def spawn(self, argv, env, cwd, stdout):
         """Start ``argv`` (list of str) inside the running environment (setns exec) with ``env``
-        (dict str -> str) over the service defaults, in ``cwd`` (str or None), stdout+stderr to
-        the fd ``stdout`` (int). Returns a Proc. Raises ContainerNotFound when the environment is
-        not running.
+        (dict str -> str) added to the environment's process env, in ``cwd`` (str or None),
+        stdout+stderr to the fd ``stdout`` (int). Returns a Proc. Raises ContainerNotFound when
+        the environment is not running.
         """
         from runtime.exec import _Exec
         from runtime.state import is_alive
