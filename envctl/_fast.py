@@ -174,6 +174,15 @@ def _strip(h):
     return h.split(":", 1)[1] if isinstance(h, str) and h.startswith("sha256:") else h
 
 
+def _rootfs_present(rootfs) -> bool:
+    """As envctl.commands._enter.rootfs_present: every unpacked tree env.json mounts exists (a
+    quarantined or collected layer sends the run to the full path, which unpacks it again)."""
+    if not isinstance(rootfs, dict):
+        return False
+    dirs = rootfs.get("lowerdirs") if rootfs.get("driver") == "overlay" else [rootfs.get("path")]
+    return bool(dirs) and all(isinstance(p, str) and os.path.isdir(p) for p in dirs)
+
+
 def _current_config(args: RunArgs):
     """(env dir, env id, config dict) for the warm case, else None."""
     spec = _find_spec(args.project, args.file)
@@ -189,7 +198,8 @@ def _current_config(args: RunArgs):
             env = loads(f.read())
         current = (isinstance(env, dict) and env.get("runtime") and env.get("rootfs")
                    and _strip(env.get("specSha256")) == _file_sha256(spec)
-                   and _strip(env.get("lockSha256")) == _file_sha256(_lock_path(spec)))
+                   and _strip(env.get("lockSha256")) == _file_sha256(_lock_path(spec))
+                   and _rootfs_present(env["rootfs"]))
     except (OSError, ValueError):
         return None
     if not current or not isinstance(env["runtime"], dict):

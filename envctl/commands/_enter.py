@@ -52,7 +52,19 @@ def _is_current(env: dict | None, project) -> bool:
     if not env or not env.get("runtime") or not env.get("rootfs"):
         return False
     return (_strip(env.get("specSha256")) == _sha256_file(project.spec_path)
-            and _strip(env.get("lockSha256")) == _sha256_file(project.lock_path))
+            and _strip(env.get("lockSha256")) == _sha256_file(project.lock_path)
+            and rootfs_present(env["rootfs"]))
+
+
+def rootfs_present(rootfs) -> bool:
+    """True (bool) when the unpacked trees env.json's ``rootfs`` mounts still exist (one stat per
+    layer): ``store fsck`` quarantines a changed layer and gc may remove one, and the next
+    run/up must then unpack it again instead of failing to mount (QA M4). envctl/_fast.py mirrors it.
+    """
+    if not isinstance(rootfs, dict):
+        return False
+    dirs = rootfs.get("lowerdirs") if rootfs.get("driver") == "overlay" else [rootfs.get("path")]
+    return bool(dirs) and all(isinstance(p, str) and os.path.isdir(p) for p in dirs)
 
 
 def _read_env(d: Path) -> dict | None:
