@@ -91,8 +91,8 @@ def ensure_gitignore(root) -> bool:
 
 def run(args) -> int:
     """``envctl init``: write a commented envctl.yaml from a template (``--preset``, ``--image``).
-    Returns the exit code (int, 0). Raises UsageError when the spec exists without ``--force``
-    or the image reference is invalid.
+    Returns the exit code (int, 0). Raises EnvctlError when the spec exists without ``--force``,
+    UsageError when the ``-C`` directory is missing, InvalidReference for a bad ``--image``.
     Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
     """
     from pathlib import Path

@@ -66,8 +66,9 @@ def _verify(registry: str, creds) -> None:
 
 def run(args) -> int:
     """``envctl login REGISTRY`` / ``envctl logout REGISTRY``: save or erase registry credentials
-    (docker-compatible auth file). Returns the exit code (int, 0). Raises UsageError for a
-    missing or conflicting password option.
+    (docker-compatible auth file or credential helper). Returns the exit code (int, 0). Raises
+    UsageError for an invalid registry name or missing/conflicting credential options,
+    RegistryError when the registry is unreachable or rejects the credentials.
     Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
     """
     from envctl.output import Output

@@ -25,7 +25,7 @@ def add_parser(sub, name, parents):
 def run(args) -> int:
     """``envctl push REF``: push the environment as an OCI image to a registry (distribution spec:
     pushing blobs and manifests). Returns the exit code (int, 0). Raises UsageError for a
-    non-registry reference, RegistryError when the push fails.
+    non-registry or digest reference, RegistryError when the push fails.
     Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
     """
     from engine.push import push_image
