@@ -19,7 +19,7 @@ from engine.layers import tree_digest
 from engine.store import Store, remove_tree
 from engine.verify import CHUNK
 
-__all__ = ["FsckReport", "fsck"]
+__all__ = ["FsckReport", "fsck", "layer_problem"]
 
 
 @dataclass
@@ -69,6 +69,17 @@ def _layer_problem(store: Store, d) -> str | None:
     if want and tree_digest(d / "root") != want:
         return "unpacked tree changed since it was unpacked"
     return None
+
+
+def layer_problem(store: Store, layer_dir) -> str | None:
+    """What is wrong with the unpacked layer directory ``layer_dir`` (``layers/<chainID hex>[.key]``,
+    str or Path), as fsck judges it (layer.json, chainID, ``treeDigest`` of ``root/`` re-computed),
+    or None when it matches. Read-only (nothing quarantined); ``envctl verify`` uses it on the
+    layers an environment mounts. Raises EngineError when an id-mapped tree cannot be read.
+    """
+    from pathlib import Path
+
+    return _layer_problem(store, Path(layer_dir))
 
 
 def _quarantine(store: Store, path, kind: str) -> None:

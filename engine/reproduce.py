@@ -80,19 +80,25 @@ class VerifyReport:
     platform: str
     blobs: list[BlobCheck] = field(default_factory=list)
     steps: list[StepCheck] = field(default_factory=list)
+    # the unpacked layers this project's environment mounts: {"layer", "path", "status": "ok" |
+    # "changed", "error"}; None when there is no environment (nothing unpacked to check)
+    layers: list[dict] | None = None
 
     @property
     def ok(self) -> bool:
-        """True (bool) when every blob is ok, downloaded or unavailable and every step rebuilt to the
-        locked diffID or is known nondeterministic.
+        """True (bool) when every blob is ok, downloaded or unavailable, every step rebuilt to the
+        locked diffID or is known nondeterministic, and every unpacked layer of the environment
+        still matches what was unpacked.
         """
         return all(b.status in ("ok", "downloaded", "unavailable") for b in self.blobs) and \
-            all(s.status in ("ok", "nondeterministic") for s in self.steps)
+            all(s.status in ("ok", "nondeterministic") for s in self.steps) and \
+            all(x["status"] == "ok" for x in self.layers or ())
 
     def to_dict(self) -> dict:
-        """JSON form (dict): ok (bool), platform (str), blobs and steps (lists of dict)."""
+        """JSON form (dict): ok (bool), platform (str), blobs, steps and layers (lists of dict;
+        layers None when the environment is not up)."""
         return {"ok": self.ok, "platform": self.platform, "blobs": [b.to_dict() for b in self.blobs],
-                "steps": [s.to_dict() for s in self.steps]}
+                "steps": [s.to_dict() for s in self.steps], "layers": self.layers}
 
 
 def _check_one(store: Store, what: str, digest: Digest, size: int | None, opener) -> BlobCheck:

@@ -1,6 +1,10 @@
 """``envctl verify [--json]``: prove the environment is the one in envctl.lock (the CI check).
 
 1. Every blob the lock names is read by digest and hashed (downloaded when missing).
+   The unpacked layers this project's environment mounts (when it is up) are re-hashed and
+   compared with the tree recorded when they were unpacked (as 'envctl store fsck' does, but
+   read-only); a changed one fails the check ('envctl store fsck' quarantines it, 'up' redoes it).
+   Changes made inside the environment (its writable upper layer) are not checked.
 2. Every build step is rebuilt from scratch in a throwaway store (no cache) on the locked base.
 3. Each rebuilt layer's diffID is compared with the lock; where one differs, the paths that
    differ are listed with how (content, mode, owner, mtime, present on one side only).
@@ -69,6 +73,7 @@ def _verify(project, out, rebuild: bool, cache_from: str | None = None):
     with store.store_lock(shared=True):
         out.info("verify: checking every locked blob")
         report.blobs = check_blobs(store, lock, opener, step_blobs=cache.blob_source if cache else None)
+        report.layers = _check_env_layers(store, project, out)
         if not rebuild or not any(s.kind in ("run", "copy") for s in spec.steps):
             return report
         plat = lock.platform(platform)
@@ -86,6 +91,35 @@ def _verify(project, out, rebuild: bool, cache_from: str | None = None):
             spec_env=spec.env_dict(), project_root=project.root, executor=make_executor(spec, project),
             locked_blob=cache.open_locked if cache else None, network=spec.network, notify=out.info)
     return report
+
+
+def _check_env_layers(store, project, out) -> list[dict] | None:
+    """Re-check the unpacked layers the project's environment mounts (env.json's overlay
+    lowerdirs) with fsck's tree comparison. Returns a list of {"layer", "path", "status" ("ok" |
+    "changed"), "error"} (list of dict), or None when the environment is not up or uses the copy
+    driver (nothing per-layer to check). Raises EngineError when an id-mapped tree cannot be read.
+    """
+    import json
+    from pathlib import Path
+
+    from engine.fsck import layer_problem
+    from envctl.commands._enter import env_dir
+
+    try:
+        env = json.loads((env_dir(project.spec_path) / "env.json").read_text())
+    except (OSError, ValueError):
+        return None
+    rootfs = env.get("rootfs") if isinstance(env, dict) else None
+    if not isinstance(rootfs, dict) or rootfs.get("driver") != "overlay":
+        return None
+    out.info("verify: checking the environment's unpacked layers")
+    checks = []
+    for lower in rootfs.get("lowerdirs") or ():
+        d = Path(lower).parent
+        problem = layer_problem(store, d) if Path(lower).is_dir() else "missing (run 'envctl up')"
+        checks.append({"layer": f"sha256:{d.name.partition('.')[0]}", "path": str(d),
+                       "status": "ok" if problem is None else "changed", "error": problem})
+    return checks
 
 
 def _opener(ref, project_root, out):
@@ -108,6 +142,13 @@ def _text(report, rebuilt: bool = True) -> str:
              + (f", {sum(b.status == 'unavailable' for b in report.blobs)} unavailable"
                 if any(b.status == "unavailable" for b in report.blobs) else "")]
     lines += [f"  {b.what} {b.digest}: {b.error}" for b in bad_blobs]
+    layers = getattr(report, "layers", None)
+    if layers is None:
+        lines.append("layers: not checked (the environment is not up, or uses the copy driver)")
+    else:
+        bad = [x for x in layers if x["status"] != "ok"]
+        lines.append(f"layers: {len(layers)} unpacked layers of the environment checked, {len(bad)} changed")
+        lines += [f"  layer {x['layer']}: {x['error']} (run 'envctl store fsck', then 'envctl up')" for x in bad]
     for s in report.steps:
         head = f"step {s.index + 1} ({s.kind}): {s.status}"
         if s.status != "ok":
