@@ -82,8 +82,14 @@ class ServicesSession:
         self.reloader.start()
         self._watching = True
         self._write_status()
-        self.out.info(f"envctl: {len(configs)} service(s) running; watching {self.project.root}"
-                      + (" (Ctrl-C stops)" if self.console is not None else ""))
+        from envctl.services_up import start_failures
+
+        bad = start_failures(self.sup.status(), self.dir)
+        for line in bad:   # QA M7: say which did not come up (they restart on the next change)
+            self.out.warn(f"service {line}")
+        self.out.info(f"envctl: {len(configs) - len(bad)} of {len(configs)} service(s) running"
+                      if bad else f"envctl: {len(configs)} service(s) running")
+        self.out.info(f"envctl: watching {self.project.root}" + (" (Ctrl-C stops)" if self.console is not None else ""))
 
     def _teardown(self, *, stop_env: bool) -> None:
         self._generation += 1       # the environment watcher of this generation retires

@@ -227,6 +227,42 @@ def _refuse_if_running(project, host: bool) -> None:
                           hint="'envctl restart' restarts them, 'envctl down' stops them")
 
 
+def start_failures(rows: list[dict], sdir: Path) -> list[str]:
+    """The services that did not come up, one line each (list of str; empty when all did): exited
+    non-zero, failed to start, crash-looping (backoff), or running but not ready after their
+    ``ready`` timeout; each with the last line of its log. ``rows`` as ``services_status``.
+    """
+    from runtime.service_log import log_path
+
+    bad = []
+    for r in rows:
+        state, rc = r.get("state"), r.get("lastExit")
+        if state in ("failed", "backoff") or (state == "exited" and rc not in (0, None)):
+            what = f"exited with status {rc}" if rc is not None else "failed to start"
+        elif state == "running" and not r.get("ready"):
+            what = "running, not ready"
+        else:
+            continue
+        try:
+            lines = [x.strip() for x in log_path(sdir, r["name"]).read_text(errors="replace").splitlines()]
+        except OSError:
+            lines = []
+        own = [x for x in lines if x and not x.startswith("[envctl]")]  # the service's own output first
+        tail = own[-1] if own else next((x.split(" ", 2)[-1] for x in reversed(lines) if x), "")
+        bad.append(f"{r['name']}: {what}" + (f": {tail}" if tail else ""))
+    return bad
+
+
+def _raise_if_failed(rows: list[dict], sdir: Path) -> None:
+    """``up -d``: exit non-zero (like ``docker compose up --wait``) when a service died at once or
+    never became ready (QA M7). The supervisor keeps running the others."""
+    bad = start_failures(rows, sdir)
+    if bad:
+        names = " ".join(b.split(":", 1)[0] for b in bad)
+        raise EnvctlError(f"{len(bad)} service(s) did not start: " + "; ".join(bad),
+                          hint=f"see 'envctl logs {names}'; 'envctl down' stops the others")
+
+
 def _detach(project, out, host: bool) -> int:
     from envctl.commands._enter import env_dir
 
@@ -245,7 +281,9 @@ def _detach(project, out, host: bool) -> int:
                 and all(r["state"] not in ("created", "starting") for r in rows)):
             out.result({"supervisorPid": daemon.pid, "services": rows},
                        "\n".join(f"{r['name']}: {r['state']}" + (f" (pid {r['pid']})" if r["pid"] else "")
+                                 + ("" if r["state"] != "running" or r.get("ready") else ", not ready")
                                  for r in rows))
+            _raise_if_failed(rows, sdir)
             return 0
         if daemon.poll() is not None:
             tail = (sdir / "daemon.log").read_text(errors="replace").strip().splitlines()[-1:]
