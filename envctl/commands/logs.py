@@ -21,10 +21,14 @@ def add_parser(sub, name, parents):
     return p
 
 
-def _names(sdir, wanted):
+def _names(sdir, wanted, known=()):
+    """The services to show (list of str): ``wanted``, else every service with a log or a row in
+    status.json (``known``: a running service that has printed nothing has no log file yet, QA M12).
+    Raises UsageError for a wanted name that is neither."""
     from specs.errors import UsageError
 
-    have = sorted(p.stem for p in sdir.glob("*.log") if p.name not in ("daemon.log", "environment.log"))
+    have = sorted({p.stem for p in sdir.glob("*.log") if p.name not in ("daemon.log", "environment.log")}
+                  | set(known))
     for n in wanted:
         if n not in have:
             raise UsageError(f"no logs for service {n}", hint=f"services with logs: {', '.join(have) or 'none'}")
@@ -45,13 +49,14 @@ def run(args) -> int:
 
     _project, d, _env = current_env(args)
     sdir = services_dir(d)
-    names = _names(sdir, args.services)
+    names = _names(sdir, args.services, [r.get("name") for r in (_read_status(d) or {}).get("services") or ()
+                                         if isinstance(r, dict) and r.get("name")])
     sink = LogSink(None, names, console=sys.stdout)
     write = (lambda n, ln: sink.line(n, ln)) if len(names) > 1 else (lambda n, ln: sys.stdout.write(ln + "\n"))
     files, bufs = {}, {}
     for n in names:
-        f = files[n] = open(sdir / f"{n}.log", "rb")
-        lines = f.read().decode("utf-8", "replace").splitlines()
+        f = files[n] = _open_log(sdir, n)
+        lines = f.read().decode("utf-8", "replace").splitlines() if f else []
         for ln in lines[-args.tail:] if args.tail is not None else lines:
             write(n, ln)
         bufs[n] = b""
@@ -60,6 +65,10 @@ def run(args) -> int:
         while args.follow:
             alive = _pid_alive((_read_status(d) or {}).get("supervisorPid"))
             for n, f in files.items():
+                if f is None:
+                    f = files[n] = _open_log(sdir, n)
+                    if f is None:
+                        continue   # nothing printed yet
                 chunk = f.read()
                 if chunk:
                     *lines, bufs[n] = (bufs[n] + chunk).split(b"\n")
@@ -73,5 +82,14 @@ def run(args) -> int:
         pass
     finally:
         for f in files.values():
-            f.close()
+            if f is not None:
+                f.close()
     return 0
+
+
+def _open_log(sdir, name):
+    """The service's log opened for reading (binary file), or None when it has printed nothing yet."""
+    try:
+        return open(sdir / f"{name}.log", "rb")
+    except FileNotFoundError:
+        return None
