@@ -5,12 +5,26 @@ grace, SIGKILL); ``--reset`` also discards the environment's writable layer (the
 from __future__ import annotations
 
 
+def _seconds(text: str) -> float:
+    """argparse type for ``-t``: a finite number of seconds >= 0 (float); negative is refused (QA L7)."""
+    import argparse
+    import math
+
+    try:
+        t = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if not math.isfinite(t) or t < 0:
+        raise argparse.ArgumentTypeError(f"the grace period must be 0 or more seconds, got {text}")
+    return t
+
+
 def add_parser(sub, name, parents):
     """Register ``envctl down`` on ``sub`` (argparse subparsers action) with the common option
     ``parents`` (list of ArgumentParser); returns the new subparser (argparse.ArgumentParser).
     """
     p = sub.add_parser(name, parents=parents, help="stop the services and the environment", description=__doc__)
-    p.add_argument("-t", "--timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("-t", "--timeout", type=_seconds, default=10.0, metavar="SECONDS",
                    help="grace period after SIGTERM before SIGKILL (default 10)")
     p.add_argument("--reset", action="store_true", help="discard changes made inside the environment")
     return p

@@ -16,9 +16,22 @@ def add_parser(sub, name, parents):
     p = sub.add_parser(name, parents=parents, help="show the services' output", description=__doc__,
                        conflict_handler="resolve")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
-    p.add_argument("-n", "--tail", type=int, metavar="N", help="only the last N lines of each service")
+    p.add_argument("-n", "--tail", type=_count, metavar="N", help="only the last N lines of each service")
     p.add_argument("services", nargs="*", metavar="SERVICE", help="services to show (default: all)")
     return p
+
+
+def _count(text: str) -> int:
+    """argparse type for ``-n``: a whole number >= 0 (int); negative numbers are refused (QA L7)."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of lines: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"number of lines must be 0 or more, got {n}")
+    return n
 
 
 def _names(sdir, wanted, known=()):
@@ -57,7 +70,7 @@ def run(args) -> int:
     for n in names:
         f = files[n] = _open_log(sdir, n)
         lines = f.read().decode("utf-8", "replace").splitlines() if f else []
-        for ln in lines[-args.tail:] if args.tail is not None else lines:
+        for ln in lines[len(lines) - args.tail:] if args.tail is not None else lines:
             write(n, ln)
         bufs[n] = b""
     sys.stdout.flush()
