@@ -126,6 +126,22 @@ def _current_umask() -> int:
     return 0o777  # unknown: every file gets its explicit fchmod
 
 
+def _env_workers() -> int:
+    """``ENVCTL_UNPACK_WORKERS`` (int >= 1; 1 when unset or empty). Raises StoreError (one line
+    naming the setting) for anything else (QA L1: was an internal ValueError)."""
+    text = os.environ.get("ENVCTL_UNPACK_WORKERS", "").strip() or "1"
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        from engine.errors import StoreError
+
+        raise StoreError(f"ENVCTL_UNPACK_WORKERS={text}: not a number of threads",
+                         hint="use a whole number of 1 or more (1 = unpack in one thread), or unset it")
+    return n
+
+
 @dataclass
 class _DirMeta:
     mode: int
@@ -150,7 +166,7 @@ class _Unpacker:
         # directories stay 0700 (no setgid) until finish_dirs, so a new file's owner is our ids
         self._ids = (os.geteuid(), os.getegid())
         self._umask = _current_umask()
-        workers = opts.workers or int(os.environ.get("ENVCTL_UNPACK_WORKERS", "1"))
+        workers = opts.workers or _env_workers()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="envctl-unpack") if workers > 1 else None
         self._slots = threading.BoundedSemaphore(_IN_FLIGHT)
         self.pending: dict[tuple[int, str], Future] = {}
