@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from engine.compression import open_decompressed
-from engine.errors import StoreError, UnsafeLayer
+from engine.errors import EngineError, StoreError, UnsafeLayer
 from engine.store import Store, fsync_dir, remove_tree
 from engine.userns import remove_tree_rootless
 from engine.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS, UnpackOptions, UnpackStats, unpack_tar
 from engine.verify import VerifyingReader, drain
 from specs.digest import Digest
 
-__all__ = ["LayerResult", "unpack_into_store", "tree_digest", "read_layer_meta", "default_options",
+__all__ = ["LayerResult", "unpack_into_store", "remove_stale_tmp", "tree_digest", "read_layer_meta", "default_options",
            "syncfs"]
 
 
@@ -67,6 +67,27 @@ def syncfs(path: Path) -> None:
         os.close(fd)
 
 
+def remove_stale_tmp(store: Store, chain_id: Digest) -> int:
+    """Remove ``tmp/layer-<chainID hex[:16]>-*`` directories left by an interrupted unpack of the
+    same layer (Ctrl-C during ``up``: the unpack threads die with the process before their
+    cleanup runs). Only safe while holding ``locks/layer-<chainID>``, as unpack_into_store's
+    caller does: nobody else can be unpacking that layer then. Returns how many were removed
+    (int); errors are ignored (``store fsck``/``gc`` still clean up) (QA L3).
+    """
+    removed = 0
+    try:
+        stale = [p for p in store.tmp.glob(f"layer-{chain_id.hex[:16]}-*") if p.is_dir()]
+    except OSError:
+        return 0
+    for p in stale:
+        try:
+            remove_tree_rootless(p)
+            removed += 1
+        except (OSError, EngineError):   # BuildError: no user namespace for a rootless removal
+            pass
+    return removed
+
+
 def unpack_into_store(store: Store, chain_id: Digest, diff_id: Digest, blob: BinaryIO, opts: UnpackOptions,
                       *, blob_digest: Digest | None = None,
                       after_tar: Callable[[], None] | None = None) -> LayerResult:
@@ -82,6 +103,7 @@ def unpack_into_store(store: Store, chain_id: Digest, diff_id: Digest, blob: Bin
         DigestMismatch: the uncompressed bytes are not ``diff_id`` (or the blob not its digest).
         UnsafeLayer: see engine/unpack.py.
     """
+    remove_stale_tmp(store, chain_id)
     tmp = store.new_tmp_dir(f"layer-{chain_id.hex[:16]}")
     try:
         root = tmp / "root"
