@@ -125,9 +125,12 @@ def test_foreground_session_streams_prefixed_output_and_stops_on_ctrl_c(tmp_path
     try:
         wait_until(lambda: (services_status(d) or [{}])[0].get("state") == "running"
                    and json_watching(d), what="service running")
+        first = wait_until(lambda: _pid_in(pidfile), what="first service pid")
         (project / "a.txt").write_text("x")
-        wait_until(lambda: services_status(d)[0]["restarts"] == 1, what="restart")
-        svc_pid = int(pidfile.read_text())
+        # restarts counts up before the new process starts: wait for the new process itself
+        # (it echoes, then writes its pid), not just the counter, before Ctrl-C
+        svc_pid = wait_until(lambda: services_status(d)[0]["restarts"] == 1 and _pid_in(pidfile) not in (None, first)
+                             and _pid_in(pidfile), what="restarted service writing its pid")
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
     finally:
@@ -138,6 +141,14 @@ def test_foreground_session_streams_prefixed_output_and_stops_on_ctrl_c(tmp_path
     assert "api    | [envctl]" in out and "restarting (a.txt changed)" in out
     assert not os.path.exists(f"/proc/{svc_pid}")
     assert services_status(d)[0]["state"] == "stopped"
+
+
+def _pid_in(pidfile) -> int | None:
+    """The pid the service wrote (None while missing or half-written)."""
+    try:
+        return int(pidfile.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def json_watching(d) -> bool:
