@@ -300,7 +300,7 @@ class _Runner:
         proc = self.proc
         if proc is None or self.exited.is_set():
             return
-        self._set(state="stopping")
+        self._set(state="stopping", ready=False)   # not serving from here until the next ready
         proc.signal(signal.SIGTERM)
         if not self.exited.wait(self.cfg.grace):
             self.sup.log.event(self.cfg.name, f"did not stop within {self.cfg.grace:g}s of SIGTERM; "
