@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -80,6 +81,11 @@ class RuntimeExecutor:
         with _Capture(self.echo) as cap:
             status = run_config(cfg, runtime=runtime, state_dir=merged.parent / "state",
                                 name=f"envctl-build-{os.getpid()}-{req.step_index}")
+        if status != 0 and runtime == "builtin":
+            from runtime.supervise import forwarded_signals
+
+            if any(s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) for s in forwarded_signals()):
+                raise KeyboardInterrupt   # Ctrl-C stopped the step: "envctl: interrupted", not a failed step (QA L2)
         return RunResult(status, tuple(cap.tail))
 
 

@@ -9,10 +9,18 @@ import time
 
 from runtime.init import FORWARDED
 
-__all__ = ["supervise", "OOM_EXIT"]
+__all__ = ["supervise", "OOM_EXIT", "forwarded_signals"]
 
 OOM_EXIT = 137
 _LINGERING: list[int] = []  # setup processes whose command's status we already have
+_FORWARDED: list[int] = []  # signals forwarded to the command during the latest supervise()
+
+
+def forwarded_signals() -> tuple[int, ...]:
+    """The signals (tuple of int, SIGWINCH excluded) this process forwarded to the command during
+    its latest :func:`supervise` run: a caller can tell "the user pressed Ctrl-C" from "the
+    command exited 130 by itself" (build steps, QA L2)."""
+    return tuple(_FORWARDED)
 
 
 def _reap_lingering() -> None:
@@ -57,7 +65,11 @@ def supervise(runner, config: dict, *, state_dir: Path | None, warn=None, name: 
     saved = {}
     pending: list[int] = []
 
+    _FORWARDED.clear()
+
     def forward(sig, _frame):
+        if sig != signal.SIGWINCH:
+            _FORWARDED.append(sig)
         if started is None:  # the command may already run and a signal arrive before start() returns
             pending.append(sig)
             return
