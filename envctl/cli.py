@@ -117,9 +117,37 @@ def _commands_needed(argv: list[str]) -> list[str] | None:
     return None
 
 
+_LEADING_VALUE = {"-C": "--project", "--project": "--project", "-f": "--file", "--file": "--file"}
+_LEADING_FLAGS = {"--json", "-q", "--quiet", "-v", "--verbose"}
+
+
+def _hoist_common(argv: list[str]) -> list[str]:
+    """``envctl -C DIR status`` (git's habit) -> ``envctl status --project DIR``: common options
+    before the command move after it (``-f`` spelled ``--file``: ``logs -f`` is --follow). Any
+    other leading token leaves argv unchanged (QA L4). Returns the new argv (list of str)."""
+    moved, i = [], 0
+    while i < len(argv):
+        tok = argv[i]
+        name, eq, value = tok.partition("=")
+        if tok in _LEADING_FLAGS:
+            moved.append(tok)
+            i += 1
+        elif eq and name in ("--project", "--file"):
+            moved += [name, value]
+            i += 1
+        elif tok in _LEADING_VALUE and i + 1 < len(argv):
+            moved += [_LEADING_VALUE[tok], argv[i + 1]]
+            i += 2
+        else:
+            break
+    if moved and i < len(argv) and argv[i] in COMMANDS:
+        return [argv[i], *moved, *argv[i + 1:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (int)."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = _hoist_common(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("ENVCTL_DEBUG") == "1"
     try:
         parser = build_parser(_commands_needed(argv))
