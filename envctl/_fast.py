@@ -183,6 +183,23 @@ def _rootfs_present(rootfs) -> bool:
     return bool(dirs) and all(isinstance(p, str) and os.path.isdir(p) for p in dirs)
 
 
+def _mapped_cwd(cfg: dict) -> str | None:
+    """As envctl.commands._enter.mapped_cwd: a project subdirectory maps to the same one under the
+    workdir (the project's bind mount); None at the project root or outside it."""
+    workdir = (cfg.get("process") or {}).get("cwd")
+    try:
+        here = os.getcwd()
+    except OSError:
+        return None
+    for m in cfg.get("mounts") or ():
+        if workdir and m.get("destination") == workdir and m.get("type") == "bind" and m.get("source"):
+            src = os.path.realpath(m["source"]).rstrip("/")
+            if here.startswith(src + "/"):
+                return workdir.rstrip("/") + "/" + here[len(src) + 1:]
+            return None
+    return None
+
+
 def _current_config(args: RunArgs):
     """(env dir, env id, config dict) for the warm case, else None."""
     spec = _find_spec(args.project, args.file)
@@ -233,6 +250,10 @@ def warm_run(args: RunArgs) -> int | None:
     proc["env"] = envl + list(args.env)
     if args.workdir:
         proc["cwd"] = args.workdir
+    else:
+        sub = _mapped_cwd(cfg)
+        if sub:
+            proc["cwd"] = sub
     from envctl.output import Output
     from runtime.runner import run_config
 

@@ -118,11 +118,33 @@ def process_config(env: dict, argv: list[str], *, tty: bool, cwd: str | None = N
     proc["env"] = envl + list(extra_env or [])
     if cwd:
         proc["cwd"] = cwd
+    elif sub := mapped_cwd(cfg):
+        proc["cwd"] = sub
     has_user = any(n.get("type") == "user" for n in cfg.get("linux", {}).get("namespaces", []))
     if os.geteuid() != 0 and not has_user:
         raise EnvctlError("environment was prepared for root but envctl runs unprivileged",
                           hint="run 'envctl up' again as this user (each user has its own store)")
     return cfg
+
+
+def mapped_cwd(cfg: dict) -> str | None:
+    """The current directory's place inside the environment when it is a subdirectory of the
+    project (str): the project is bind-mounted at the workdir, so ``cd proj/sub && envctl run``
+    starts in ``<workdir>/sub``, like ``nix develop``/devbox keep the cwd (QA L8). None when the
+    cwd is the project root or outside it (the workdir then). envctl/_fast.py mirrors it.
+    """
+    workdir = (cfg.get("process") or {}).get("cwd")
+    try:
+        here = os.getcwd()
+    except OSError:
+        return None
+    for m in cfg.get("mounts") or ():
+        if workdir and m.get("destination") == workdir and m.get("type") == "bind" and m.get("source"):
+            src = os.path.realpath(m["source"]).rstrip("/")
+            if here.startswith(src + "/"):
+                return workdir.rstrip("/") + "/" + here[len(src) + 1:]
+            return None
+    return None
 
 
 def runtime_name(cfg: dict) -> str:
