@@ -100,6 +100,8 @@ def parse_run(argv: list[str], *, command: str = "run") -> RunArgs | None:
             if "=" not in value or value.startswith("="):
                 return None  # `-e KEY` (host's value) and `-e =x` (usage error): the full CLI's rules
             a.env.append(value)
+        elif name == "workdir" and not argv[i + 1].startswith("/"):
+            return None  # a relative -w is the full parser's usage error
         else:
             setattr(a, name, argv[i + 1])
         i += 2

@@ -172,8 +172,18 @@ class _EnvAction(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
+def _absolute_dir(value: str) -> str:
+    """argparse type for ``-w``: an absolute path inside the environment (str). A relative one is
+    a usage error (QA L5: it failed later as 'chdir rel: No such file')."""
+    if not value.startswith("/"):
+        raise argparse.ArgumentTypeError(f"{value!r}: must be an absolute path inside the environment "
+                                         f"(e.g. /workspace/{value.lstrip('./') or 'DIR'})")
+    return value
+
+
 def add_run_args(p) -> None:
     """Arguments shared by run/shell/exec."""
     p.add_argument("-e", "--env", action=_EnvAction, default=[], metavar="KEY=VALUE",
                    help="extra environment variable (repeatable); KEY alone passes the host's value")
-    p.add_argument("-w", "--workdir", metavar="DIR", help="working directory inside the environment")
+    p.add_argument("-w", "--workdir", metavar="DIR", type=_absolute_dir,
+                   help="working directory inside the environment (absolute; created if missing)")
