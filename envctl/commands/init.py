@@ -89,6 +89,14 @@ def ensure_gitignore(root) -> bool:
     return True
 
 
+def _file_opt(file: str | None) -> str:
+    """`` -f FILE`` for the next-step hint when the spec is not the default envctl.yaml (str;
+    QA L5: the hint named commands that would not find the new spec)."""
+    import shlex
+
+    return f" -f {shlex.quote(file)}" if file and file != "envctl.yaml" else ""
+
+
 def run(args) -> int:
     """``envctl init``: write a commented envctl.yaml from a template (``--preset``, ``--image``).
     Returns the exit code (int, 0). Raises EnvctlError when the spec exists without ``--force``,
@@ -118,5 +126,6 @@ def run(args) -> int:
     ignored = ensure_gitignore(root)
     out.info(f"wrote {spec_path}" + (" and added /.envctl/ to .gitignore" if ignored else ""))
     out.result({"spec": str(spec_path), "image": image, "gitignoreUpdated": ignored},
-               f"next: edit {spec_path.name}, then 'envctl validate' and 'envctl lock'")
+               f"next: edit {spec_path.name}, then 'envctl validate{_file_opt(args.file)}' and "
+               f"'envctl lock{_file_opt(args.file)}'")
     return 0
