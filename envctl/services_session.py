@@ -125,6 +125,10 @@ class ServicesSession:
 
     def _on_signal(self, sig, _frame) -> None:
         self._post("requests" if sig == signal.SIGUSR1 else "stop")
+        if sig != signal.SIGUSR1 and getattr(self, "sup", None) is not None:
+            # a stop during start-up (Ctrl-C of `up -d`, QA L13) must not wait out readiness timeouts
+            for r in self.sup.runners.values():
+                r.request_stop()
 
     # -- restarts and rebuilds -------------------------------------------------------------------
     def _take_requests(self) -> None:

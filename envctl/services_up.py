@@ -273,6 +273,22 @@ def _detach(project, out, host: bool) -> int:
     with open(sdir / "daemon.log", "ab") as log:
         daemon = subprocess.Popen(argv + (["--host"] if host else []), stdin=subprocess.DEVNULL,
                                   stdout=log, stderr=log, start_new_session=True)
+    try:
+        return _wait_started(d, sdir, daemon, out)
+    except KeyboardInterrupt:
+        # QA L13: Ctrl-C during start-up cancels it, rather than leaving services starting silently
+        out.warn("envctl: interrupted: stopping the services started so far")
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            out.warn(f"envctl: the supervisor (pid {daemon.pid}) is still stopping; 'envctl down' stops it")
+        raise
+
+
+def _wait_started(d: Path, sdir: Path, daemon, out) -> int:
+    """Wait until every service of the ``daemon`` supervisor started (or failed); print the rows.
+    Returns 0; raises EnvctlError as :func:`_raise_if_failed`, or when the supervisor dies."""
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         data = _read_status(d) or {}
