@@ -149,6 +149,8 @@ class _Walker:
         self.file = file
         self.count = 0
         self.loc = Locations()
+        self.seen: set[int] = set()   # composed nodes walked: one seen again is an alias expansion
+        self.aliased = False
 
     def walk(self, node):
         if node is None:
@@ -161,10 +163,12 @@ class _Walker:
 
     def _value(self, node, path: tuple, depth: int):
         self.count += 1
+        if id(node) in self.seen:
+            self.aliased = True
+        else:
+            self.seen.add(id(node))
         if self.count > MAX_NODES or depth > MAX_DEPTH:
-            what = f"more than {MAX_NODES} values" if self.count > MAX_NODES else f"nested deeper than {MAX_DEPTH}"
-            raise self._err(f"document expands to {what} (alias/anchor bomb?)", node.start_mark, path,
-                            hint="envctl.yaml should not need this many aliases; write the values out")
+            raise self._too_big(node, path, depth)
         self.loc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
@@ -174,6 +178,22 @@ class _Walker:
         if node.tag in _TYPE_NAMES and node.style is None:
             self.loc.scalars[path] = Scalar(node.value, _TYPE_NAMES[node.tag])
         return value
+
+    def _too_big(self, node, path: tuple, depth: int) -> SpecError:
+        """The size/depth bound error: blames aliases only when the document used them (QA L12);
+        a very deep path (a recursive alias) is shortened to its first levels (QA L5)."""
+        what = f"more than {MAX_NODES} values" if self.count > MAX_NODES else f"nested deeper than {MAX_DEPTH}"
+        shown = format_path(path) if len(path) <= 8 else f"{format_path(path[:4])}... ({len(path)} levels)"
+        if self.aliased:
+            msg, hint = (f"document expands to {what} (alias/anchor bomb?)",
+                         "envctl.yaml should not need this many aliases (or an alias inside its own anchor); "
+                         "write the values out")
+        else:
+            msg, hint = (f"document has {what}",
+                         f"envctl.yaml is limited to {MAX_NODES} values nested at most {MAX_DEPTH} deep; "
+                         "keep large data in a file the environment reads")
+        return SpecError(msg, file=self.file, line=node.start_mark.line + 1, col=node.start_mark.column + 1,
+                         path=shown, hint=hint)
 
     def _mapping(self, node, path: tuple, depth: int) -> dict:
         out: dict = {}
