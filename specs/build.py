@@ -149,7 +149,16 @@ def _env(ctx: _Ctx, value, path: tuple) -> tuple[tuple[str, str], ...]:
                 shown = repr(v) if isinstance(v, float) else str(v)
                 ctx.err(path + (k,), f'YAML 1.1 reads `{raw}` as the number {shown}, not the text {raw}; '
                         f'quote it: "{raw}"')
+    for k, v in out:   # the kernel refuses one env string over MAX_ARG_STRLEN at exec (E2BIG)
+        size = len(k.encode()) + 1 + len(v.encode()) + 1
+        if size > MAX_ENV_STRLEN:
+            ctx.err(path + (k,), f"{k}=... is {size} bytes; one environment variable can be at most "
+                                 f"{MAX_ENV_STRLEN} (the kernel's MAX_ARG_STRLEN; exec would fail with "
+                                 "'argument list too long')")
     return tuple(out)
+
+
+MAX_ENV_STRLEN = 131072   # Linux MAX_ARG_STRLEN (32 pages): "KEY=VALUE" plus its NUL (QA L11)
 
 
 def build_spec(data: dict, doc: Document, path: Path) -> EnvSpec:
