@@ -13,7 +13,7 @@ from tests.integration.test_build_cli import STEPS, ok
 pytestmark = [pytest.mark.registry, pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="root runtime path (rootless: test_build_cli)")]
 
-SERVICE = "services:\n  hold:\n    command: [sleep, '{n}']\n"
+SERVICE = "services:\n  hold:\n    command: [busybox, sleep, '{n}']\n"
 
 
 def write(proj, image, steps=STEPS, n=600):
