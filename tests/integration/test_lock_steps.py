@@ -52,8 +52,8 @@ def test_lock_records_steps(tmp_path, run_envctl, test_images, registry):
     # up --locked uses the recorded steps, writes nothing; a service edit is not drift
     write(proj, test_images.refs["single"], n=700)
     ok(run_envctl("lock", "--check", cwd=proj, env=home))
-    ok(run_envctl("up", "--locked", "-d", cwd=proj, env=home))
-    try:
+    try:      # down even when up -d fails: it leaves the environment and its supervisor running
+        ok(run_envctl("up", "--locked", "-d", cwd=proj, env=home))
         assert (proj / "envctl.lock").read_bytes() == data
     finally:
         ok(run_envctl("down", "-t", "2", cwd=proj, env=home))
