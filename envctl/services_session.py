@@ -2,13 +2,14 @@
 
 Runs in the foreground process of ``envctl up`` (Ctrl-C stops everything cleanly) or as the
 detached daemon of ``envctl up -d`` (``python -m envctl.services_session ROOT SPEC``). The main
-thread only waits for events: SIGINT/SIGTERM (stop), SIGUSR1 (``envctl restart`` requests),
+thread only waits for events: SIGINT/SIGTERM/SIGHUP (stop), SIGUSR1 (``envctl restart`` requests),
 and a reload after ``envctl.yaml``/copy inputs changed (rebuild, then restart the environment
 and its services; a broken spec keeps the old ones running and prints the error).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -22,6 +23,19 @@ from envctl.services_up import HOLD, rebuild_inputs, services_dir, services_from
 from specs.errors import EnvctlError
 
 __all__ = ["ServicesSession", "main"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _die_with_parent(prctl, option: int, parent: int) -> None:
+    """``preexec_fn`` of the environment holder: PR_SET_PDEATHSIG=SIGTERM, so a SIGKILLed
+    supervisor still ends its environment (``envctl run`` forwards TERM to PID 1, then removes
+    its state and cgroup; its own children have PDEATHSIG=SIGKILL). Exits at once when the
+    parent is already gone (it died before the prctl). ``prctl``, ``option``: runtime._sys.prctl
+    and PR_SET_PDEATHSIG, taken by the parent (no imports between fork and exec: another thread may hold the import lock)."""
+    prctl(option, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 class ServicesSession:
@@ -56,7 +70,8 @@ class ServicesSession:
         from specs import load_spec
 
         spec = load_spec(self.project.spec_path)
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
+        # SIGHUP too: `kill -HUP` of the -d daemon must not skip the teardown and orphan the environment
+        old = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS + (signal.SIGUSR1,)}
         try:
             self._start(spec)
             self._serve()
@@ -199,13 +214,20 @@ class ServicesSession:
     def _start_holder(self) -> dict:
         """Keep the environment running with an idle PID 1 command (``envctl run``), like
         ``docker compose`` keeps a container; services join it with setns."""
+        from runtime import _sys
         from runtime.state import is_alive, read_state
 
+        # PDEATHSIG fires when the *thread* that forked the child ends, not the process: fork only
+        # from the main thread (run() and _reload() are), which lives as long as the supervisor
+        if threading.current_thread() is not threading.main_thread():
+            raise EnvctlError("start the services environment: not called from the main thread",
+                              hint="this is a bug in envctl; please report it")
         log = open(self.dir / "environment.log", "ab")
         argv = [sys.executable, "-m", "envctl", "run", "-C", str(self.project.root), "-f",
                 str(self.project.spec_path), "--", "/bin/sh", "-c", HOLD]
+        die = functools.partial(_die_with_parent, _sys.prctl, _sys.PR_SET_PDEATHSIG, os.getpid())
         self.holder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                       start_new_session=True)
+                                       start_new_session=True, preexec_fn=die)
         log.close()
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
