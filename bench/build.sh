@@ -20,7 +20,7 @@ work = Path(tempfile.mkdtemp(prefix="envctl-bb-"))   # short: podman wants a run
 envctl = str(Path(sys.executable).parent / "envctl")
 env = {**os.environ, "ENVCTL_HOME": str(work / "home")}
 podman = ["podman", "--root", str(work / "pr"), "--runroot", str(work / "pu"), "--cgroup-manager", "cgroupfs",
-          "--events-backend", "file", "--storage-driver", "overlay"]
+          "--events-backend", "file", "--storage-driver", "overlay", "--runtime", "runc"]
 try:
     with start_registry(work / "registry") as reg:
         ref = push_standard_images(make_standard_images(work / "layout"), reg, work).refs["single"]

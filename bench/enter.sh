@@ -51,7 +51,7 @@ else
     echo "crun: not installed or refuses this host's cgroups; skipped"
 fi
 if command -v podman >/dev/null; then
-    PODMAN="podman --root $out/podman/root --runroot $out/podman/run --cgroup-manager cgroupfs --events-backend file"
+    PODMAN="podman --root $out/podman/root --runroot $out/podman/run --cgroup-manager cgroupfs --events-backend file --runtime runc"
     tar -C "$out/rootfs" -c . | $PODMAN import -q - envctl-bench-busybox >/dev/null
     # podman's default NOFILE/NPROC make runc fail with EPERM on this host; small explicit limits work
     lim="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"

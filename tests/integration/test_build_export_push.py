@@ -89,7 +89,8 @@ def test_push_then_skopeo_and_podman_run(built, registry, tmp_path):
 
     root = Path(tempfile.mkdtemp(prefix="envctl-pm-"))  # podman wants a runroot under 50 chars
     base = ["podman", "--root", str(root / "root"), "--runroot", str(root / "run"), "--cgroup-manager",
-            "cgroupfs", "--events-backend", "file", "--storage-driver", "vfs"]
+            "cgroupfs", "--events-backend", "file", "--storage-driver", "vfs",
+            "--runtime", "runc"]  # crun 1.8 refuses hybrid cgroups; podman prefers crun when installed
     p = subprocess.run([*base, "run", "--rm", "--tls-verify=false", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
                         f"{registry.host}/envctl/pushed:v1", "sh", "-c",
                         "cat /etc/motd /workspace/hello; pwd; test ! -e /etc/removeme && echo gone"],

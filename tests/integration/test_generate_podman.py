@@ -81,7 +81,9 @@ def podman():
         pytest.fail("podman is missing: apt-get install podman (.ci/run installs it)")
     root = Path(tempfile.mkdtemp(prefix="envctl-pm-"))  # podman wants a short runroot
     base = ["podman", "--root", str(root / "root"), "--runroot", str(root / "run"), "--cgroup-manager",
-            "cgroupfs", "--events-backend", "file", "--storage-driver", "vfs"]
+            "cgroupfs", "--events-backend", "file", "--storage-driver", "vfs",
+            # crun 1.8 refuses this host's hybrid cgroups (and podman prefers crun when installed)
+            "--runtime", "runc"]
 
     def run(*args, cwd=None):
         r = subprocess.run([*base, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
