@@ -19,7 +19,7 @@ else
     for b in "${ORDER[@]}"; do [[ -f bench/$b.sh ]] && benches+=("$b"); done
     for f in bench/*.sh; do
         b=$(basename "$f" .sh)
-        [[ $b == run-all || " ${benches[*]} " == *" $b "* ]] || benches+=("$b")
+        [[ $b == run-all || $b == _* || " ${benches[*]} " == *" $b "* ]] || benches+=("$b")  # _*.sh: shared helpers
     done
 fi
 
