@@ -177,7 +177,7 @@ def _strip(h):
 
 
 def _rootfs_present(rootfs) -> bool:
-    """As envctl.commands._enter.rootfs_present: every unpacked tree env.json mounts exists (a
+    """Used by envctl.commands._enter.rootfs_present too: every unpacked tree env.json mounts exists (a
     quarantined or collected layer sends the run to the full path, which unpacks it again)."""
     if not isinstance(rootfs, dict):
         return False
@@ -186,7 +186,7 @@ def _rootfs_present(rootfs) -> bool:
 
 
 def _mapped_cwd(cfg: dict) -> str | None:
-    """As envctl.commands._enter.mapped_cwd: a project subdirectory maps to the same one under the
+    """Used by envctl.commands._enter.mapped_cwd too: a project subdirectory maps to the same one under the
     workdir (the project's bind mount); None at the project root or outside it."""
     workdir = (cfg.get("process") or {}).get("cwd")
     try:

@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from envctl import _fast
 from specs.errors import EnvctlError, UsageError
 
 try:  # the builtin module: hashlib would load OpenSSL (~2.5 ms) on every warm run
@@ -59,12 +60,10 @@ def _is_current(env: dict | None, project) -> bool:
 def rootfs_present(rootfs) -> bool:
     """True (bool) when the unpacked trees env.json's ``rootfs`` mounts still exist (one stat per
     layer): ``store fsck`` quarantines a changed layer and gc may remove one, and the next
-    run/up must then unpack it again instead of failing to mount (QA M4). envctl/_fast.py mirrors it.
+    run/up must then unpack it again instead of failing to mount (QA M4). One implementation,
+    shared with the warm path (envctl/_fast.py).
     """
-    if not isinstance(rootfs, dict):
-        return False
-    dirs = rootfs.get("lowerdirs") if rootfs.get("driver") == "overlay" else [rootfs.get("path")]
-    return bool(dirs) and all(isinstance(p, str) and os.path.isdir(p) for p in dirs)
+    return _fast._rootfs_present(rootfs)
 
 
 def _read_env(d: Path) -> dict | None:
@@ -131,20 +130,9 @@ def mapped_cwd(cfg: dict) -> str | None:
     """The current directory's place inside the environment when it is a subdirectory of the
     project (str): the project is bind-mounted at the workdir, so ``cd proj/sub && envctl run``
     starts in ``<workdir>/sub``, like ``nix develop``/devbox keep the cwd (QA L8). None when the
-    cwd is the project root or outside it (the workdir then). envctl/_fast.py mirrors it.
+    cwd is the project root or outside it (the workdir then). Shared with envctl/_fast.py.
     """
-    workdir = (cfg.get("process") or {}).get("cwd")
-    try:
-        here = os.getcwd()
-    except OSError:
-        return None
-    for m in cfg.get("mounts") or ():
-        if workdir and m.get("destination") == workdir and m.get("type") == "bind" and m.get("source"):
-            src = os.path.realpath(m["source"]).rstrip("/")
-            if here.startswith(src + "/"):
-                return workdir.rstrip("/") + "/" + here[len(src) + 1:]
-            return None
-    return None
+    return _fast._mapped_cwd(cfg)
 
 
 def runtime_name(cfg: dict) -> str:
