@@ -79,7 +79,7 @@ def _common_options() -> argparse.ArgumentParser:
                         help="project directory (default: search upwards for envctl.yaml)")
     common.add_argument("-f", "--file", metavar="FILE", help="spec file (default: envctl.yaml)")
     common.add_argument("--json", action="store_true", help="print results as JSON")
-    common.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    common.add_argument("-q", "--quiet", action="count", default=0, help="hide progress lines (results are still printed)")
     common.add_argument("-v", "--verbose", action="count", default=0, help="more output")
     return common
 
