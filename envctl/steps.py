@@ -106,9 +106,8 @@ def lock_steps(project, out, spec, lock, *, cache_from: str | None = None, cache
 
     from engine.build_lock import merge_step_entries
     from engine.platform import host_platform
-    from engine.pull import LayerRef, ensure_layers
     from engine.resolve import has_layer_steps
-    from envctl.workflow import _build_steps, _image_config, _source_opener, open_store
+    from envctl.workflow import _base_layers, _build_steps, _source_opener, open_store
 
     if not has_layer_steps(spec):
         return replace(lock, steps=())
@@ -121,9 +120,7 @@ def lock_steps(project, out, spec, lock, *, cache_from: str | None = None, cache
     store = open_store()
     opener = _source_opener(spec.image, project.root, False, out)
     with store.store_lock(shared=True):
-        config, _ = _image_config(store, plat, opener)
-        layers = [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers]
-        report = ensure_layers(store, opener, layers, warn=out.warn, progress=out.debug)
+        config, report = _base_layers(store, plat, opener, out)
         _, _, outcomes = _build_steps(store, spec, project, config, report, out,
                                       cache_from=cache_from, cache_to=cache_to)
     record_steps(project, lock, b"", outcomes, platform, out, locked=True)  # warnings only, no write

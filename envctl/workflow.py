@@ -107,6 +107,18 @@ def _lock(project, spec, out, locked: bool, frozen: bool):
     return lock, data, True
 
 
+def _base_layers(store: Store, plat, opener, out) -> tuple[dict, PullReport]:
+    """Fetch the locked platform's config and make sure its layers are unpacked (caller holds the
+    store lock shared). Returns (the image config dict, the PullReport, whose downloaded_bytes
+    include the config's bytes). Raises EngineError as ensure_layers and _image_config do.
+    """
+    config, fetched = _image_config(store, plat, opener)
+    layers = [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers]
+    report = ensure_layers(store, opener, layers, warn=out.warn, progress=out.debug)
+    report.downloaded_bytes += fetched
+    return config, report
+
+
 def _image_config(store: Store, plat, opener) -> tuple[dict, int]:
     """The image config (verified; fetched when missing) and the manifest kept beside it.
 
@@ -166,10 +178,7 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False,
     store = open_store()
     opener = _source_opener(spec.image, project.root, frozen, out)
     with store.store_lock(shared=True):
-        config, fetched = _image_config(store, plat, opener)
-        layers = [LayerRef(x.digest, x.diff_id, x.size, x.media_type) for x in plat.layers]
-        report = ensure_layers(store, opener, layers, warn=out.warn, progress=out.debug)
-        report.downloaded_bytes += fetched
+        config, report = _base_layers(store, plat, opener, out)
         lowerdirs, chain, steps = _build_steps(store, spec, project, config, report, out,
                                                cache_from=cache_from, cache_to=cache_to)
         if steps:  # issue 6: per-step cacheKey/diffID/digest into envctl.lock "steps" (envctl/steps.py)
