@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Extra unpack cost of rootless subordinate-id mapping (engine/idmap.py) on the Debian base image
+# Extra unpack cost of rootless subordinate-id mapping (engine/store/idmap.py) on the Debian base image
 # that bench/pull.sh uses (scripts/base-images, cached). Runs bench/idmap_unpack.py as the test
 # suite's unprivileged user (envctl-rl, with a /etc/subuid range; tests/fixtures/users.py creates it).
 # Usage (as root): bash bench/idmap.sh        RUNS=N  IMAGE=bookworm|bookworm-slim  BENCH_USER=name

@@ -1,9 +1,9 @@
-"""Extra cost of the rootless subordinate-id unpack (engine/idmap.py) on one image's layers.
+"""Extra cost of the rootless subordinate-id unpack (engine/store/idmap.py) on one image's layers.
 
 Run as an unprivileged user with a /etc/subuid range (bench/idmap.sh does it): unpacks every
 layer of the OCI layout ``argv[1]`` into a fresh store RUNS times with ENVCTL_SUBIDS=0 (the
 umoci-style fallback) and with subordinate ids, reporting the median seconds of each, and the
-median seconds of a keep-id copy (engine.idmap.present_layers) of the result.
+median seconds of a keep-id copy (engine.store.idmap.present_layers) of the result.
 """
 
 import json
@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.idmap import IdMap, present_layers
-from engine.layers import default_options, unpack_into_store
-from engine.snapshots import chain_ids
-from engine.store import Store
-from engine import userns
-from engine.userns import remove_tree_rootless
+from engine.store.idmap import IdMap, present_layers
+from engine.layers.snapshots import default_options, unpack_into_store
+from engine.layers.chain import chain_ids
+from engine.store.cas import Store
+from engine.store import userns
+from engine.store.userns import remove_tree_rootless
 from specs.digest import Digest
 
 

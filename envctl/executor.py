@@ -1,4 +1,4 @@
-"""The build-step Executor (engine.build) over envctl's runtime: ``run`` steps in a real container.
+"""The build-step Executor (engine.build.steps) over envctl's runtime: ``run`` steps in a real container.
 
 engine/ never forks a container (DESIGN.md); this is where the two meet. Each ``run`` step gets
 an OCI config from ``runtime.config.generate_config`` with the step's overlay plan as rootfs,
@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-from engine.build import RunRequest, RunResult
+from engine.build.steps import RunRequest, RunResult
 
 __all__ = ["RuntimeExecutor", "make_executor"]
 

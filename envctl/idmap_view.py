@@ -1,10 +1,10 @@
-"""Which layer copies an environment's overlay uses: the store's, or keep-id copies (engine/idmap.py).
+"""Which layer copies an environment's overlay uses: the store's, or keep-id copies (engine/store/idmap.py).
 
 Rootless with subordinate ids, layers are unpacked under the runtime's standard mapping (container
 0 -> the user, 1..N -> /etc/subuid). An environment whose process user is not root (the spec's
 ``user:`` or the image's ``User``) gets runtime.config's keep-id mapping instead (that uid -> the
 user, so files it creates in the project are the user's on the host); under that mapping the
-standard layers would show wrong owners, so it gets per-mapping copies (engine.idmap.present_layers).
+standard layers would show wrong owners, so it gets per-mapping copies (engine.store.idmap.present_layers).
 Build steps keep running under the standard mapping (envctl/executor.py): their layers are
 written in the same form as the unpacked ones and are presented the same way.
 """
@@ -18,11 +18,11 @@ __all__ = ["runtime_idmap", "present_lowerdirs", "own_upper_root"]
 
 
 def runtime_idmap(store, user: str | None, rootfs: dict):
-    """The engine.idmap.IdMap the runtime will use for ``user`` (None: root/no subids/no user)."""
+    """The engine.store.idmap.IdMap the runtime will use for ``user`` (None: root/no subids/no user)."""
     std = store.idmap
     if os.geteuid() == 0 or std is None or not user:
         return None
-    from engine.idmap import from_oci
+    from engine.store.idmap import from_oci
     from runtime.config import id_mappings, lookup_user
 
     try:
@@ -46,7 +46,7 @@ def present_lowerdirs(store, spec, config: dict, env_dir: Path, lowerdirs: list[
     target = runtime_idmap(store, user, rootfs)
     if target is None or target == store.idmap:
         return lowerdirs, None
-    from engine.idmap import present_layers
+    from engine.store.idmap import present_layers
 
     return present_layers(store, list(chain), target), target
 
@@ -57,8 +57,8 @@ def own_upper_root(store, rootfs: dict, target) -> None:
 
     Raises: engine BuildError when the user namespace cannot be set up.
     """
-    from engine.idmap import _to_host, translate
-    from engine.userns import call_in_userns
+    from engine.store.idmap import _to_host, translate
+    from engine.store.userns import call_in_userns
 
     upper = rootfs.get("upperdir")
     if target is None or rootfs.get("driver") != "overlay" or not upper:

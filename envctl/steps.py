@@ -41,7 +41,7 @@ def remote_cache_for(spec, out, *, cache_from: str | None = None, cache_to: str 
     ``--cache-from``/``--cache-to`` (or ``ENVCTL_CACHE_FROM``/``ENVCTL_CACHE_TO``) override the
     spec's ``cache: {registry: REF}``, which means both.
     """
-    from engine.registry_cache import RegistryCache
+    from engine.publish.registry_cache import RegistryCache
 
     cache_from = cache_from or os.environ.get("ENVCTL_CACHE_FROM") or None
     cache_to = cache_to or os.environ.get("ENVCTL_CACHE_TO") or None
@@ -65,7 +65,7 @@ def record_steps(project, lock, lock_bytes: bytes, outcomes, platform: str, out,
     """
     from dataclasses import replace
 
-    from engine.build_lock import compare_with_lock, merge_step_entries
+    from engine.build.records import compare_with_lock, merge_step_entries
 
     if not any(o.layer is not None for o in outcomes) and not lock.steps:
         return lock_bytes
@@ -86,10 +86,10 @@ def record_steps(project, lock, lock_bytes: bytes, outcomes, platform: str, out,
 
 def lock_steps(project, out, spec, lock, *, cache_from: str | None = None, cache_to: str | None = None):
     """``envctl lock``'s step records: build the spec's steps for this machine's platform through
-    the path ``envctl up`` uses (fetch + unpack the locked base, engine.build with the same
+    the path ``envctl up`` uses (fetch + unpack the locked base, engine.build.steps with the same
     executor, local and registry cache) and return ``lock`` with this platform's per-step cache
     key, diffID and layer digest merged in (other platforms' records kept while their steps are
-    unchanged; see engine.build_lock). Nothing is composed or written here.
+    unchanged; see engine.build.records). Nothing is composed or written here.
 
     Args:
         project: envctl.project.Project; out: envctl.output.Output.
@@ -104,9 +104,9 @@ def lock_steps(project, out, spec, lock, *, cache_from: str | None = None, cache
     """
     from dataclasses import replace
 
-    from engine.build_lock import merge_step_entries
-    from engine.platform import host_platform
-    from engine.resolve import has_layer_steps
+    from engine.build.records import merge_step_entries
+    from engine.sources.platform import host_platform
+    from engine.sources.resolve import has_layer_steps
     from envctl.workflow import _base_layers, _build_steps, _source_opener, open_store
 
     if not has_layer_steps(spec):
@@ -131,16 +131,16 @@ def environment_image(project, out, *, locked: bool = False):
     """Bring the environment up (building steps) and assemble it as an OCI image.
 
     Returns:
-        (engine.export.ImageParts, engine.store.Store, spec, lock, info) — info is
+        (engine.publish.export.ImageParts, engine.store.cas.Store, spec, lock, info) — info is
         envctl.workflow.EnvInfo.
 
     Raises:
         EnvctlError subclasses from ``ensure_up`` (spec, lock, registry, build).
     """
-    from engine.build import describe_step, final_context
-    from engine.export import Blob, assemble_image
-    from engine.layer_writer import source_date_epoch
-    from engine.platform import host_platform
+    from engine.build.steps import describe_step, final_context
+    from engine.publish.export import Blob, assemble_image
+    from engine.layers.writer import source_date_epoch
+    from engine.sources.platform import host_platform
     from envctl.workflow import ensure_up, open_store
     from specs.load import load_spec
     from specs.lockfile import Lockfile

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.errors import EngineError, StoreError
-from engine.pull import LayerRef, PullReport, ensure_layers
-from engine.rootfs import compose, detect_driver, env_in_use, needs_reset
-from engine.store import Store
+from engine.layers.pull import LayerRef, PullReport, ensure_layers
+from engine.rootfs.compose import compose, detect_driver, env_in_use, needs_reset
+from engine.store.cas import Store
 from specs.digest import Digest
 from specs.errors import EnvctlError, LockDrift, LockError
 
@@ -74,7 +74,7 @@ def _source_opener(ref, project_root: Path, frozen: bool, out):
         if frozen:
             raise EnvctlError(f"{ref}: blobs are missing from the store and --frozen forbids downloading",
                               hint="run 'envctl up' without --frozen once (online)")
-        from engine.source import open_source
+        from engine.sources.source import open_source
 
         r = ref
         if r.transport != "docker" and r.path and not os.path.isabs(r.path):
@@ -84,7 +84,7 @@ def _source_opener(ref, project_root: Path, frozen: bool, out):
 
 
 def _lock(project, spec, out, locked: bool, frozen: bool):
-    from engine.resolve import lock_drift, make_lock, steps_drift
+    from engine.sources.resolve import lock_drift, make_lock, steps_drift
     from specs.lockfile import Lockfile
 
     lock_path = project.lock_path
@@ -166,7 +166,7 @@ def ensure_up(project, out, *, locked: bool = False, frozen: bool = False,
         :class:`EnvInfo`. Raises SpecError, LockError/LockDrift, EngineError (registry, digest,
         unsafe layer), StoreError (environment running while its layers must be reset).
     """
-    from engine.platform import host_platform
+    from engine.sources.platform import host_platform
     from specs.load import load_spec
 
     t0 = time.monotonic()
@@ -232,11 +232,11 @@ def clear_env_upper(env_dir: Path) -> None:
 
 
 def _build_steps(store, spec, project, config, report, out, *, cache_from=None, cache_to=None):
-    """Step layers on top of the image (issue 6's engine.build); the runtime runs ``run`` steps."""
+    """Step layers on top of the image (issue 6's engine.build.steps); the runtime runs ``run`` steps."""
     chain = list(report.chain_ids)
     if not any(s.kind in ("run", "copy") for s in spec.steps):
         return report.lowerdirs, chain, []
-    from engine.build import build_steps
+    from engine.build.steps import build_steps
 
     executor = None
     try:

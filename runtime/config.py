@@ -211,7 +211,7 @@ def _hostname(project_root: str | None) -> str:
 
 def _subrange(kind: str, name: str, uid: int) -> tuple[int, int] | None:
     if os.environ.get("ENVCTL_SUBIDS", "").lower() in ("0", "no", "false", "off"):
-        return None  # disabled: single mapping, as engine.idmap unpacks without subids then
+        return None  # disabled: single mapping, as engine.store.idmap unpacks without subids then
     try:
         text = Path(f"/etc/sub{kind}").read_text()
     except OSError:

@@ -121,7 +121,7 @@ def overlay_options(lowerdirs, upperdir: str, workdir: str, userxattr: bool) -> 
     """Mount data for an environment's or a build step's overlay (lowerdirs top first).
 
     Redirects and metacopy are turned off explicitly instead of relying on the kernel's defaults
-    (``CONFIG_OVERLAY_FS_REDIRECT_DIR``/``_METACOPY``, module parameters): engine.layer_writer
+    (``CONFIG_OVERLAY_FS_REDIRECT_DIR``/``_METACOPY``, module parameters): engine.layers.writer
     refuses upper dirs holding ``overlay.redirect``/``overlay.metacopy`` xattrs. With
     ``userxattr`` (rootless) the kernel rejects ``redirect_dir=off`` ("conflicting options") and
     accepts only ``nofollow`` — redirects neither created nor followed — so that is passed there.

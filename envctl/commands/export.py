@@ -27,7 +27,7 @@ def run(args) -> int:
     code (int, 0). Raises UsageError for another transport.
     Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
     """
-    from engine.export import write_docker_archive, write_oci_layout
+    from engine.publish.export import write_docker_archive, write_oci_layout
     from envctl.output import Output
     from envctl.project import find_project
     from envctl.steps import environment_image

@@ -19,7 +19,7 @@ def run(args) -> int:
     Returns the exit code (int, 0).
     Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
     """
-    from engine.gc import collect
+    from engine.store.gc import collect
     from envctl.output import Output
     from envctl.workflow import clear_env_upper, open_store
 

@@ -38,7 +38,7 @@ def _source_factory(project_root):
     from dataclasses import replace
 
     def factory(ref):
-        from engine.source import open_source
+        from engine.sources.source import open_source
 
         if ref.transport != "docker" and ref.path and not os.path.isabs(ref.path):
             return open_source(replace(ref, path=str(project_root / ref.path)))
@@ -80,7 +80,7 @@ def run(args) -> int:
     spec = load_spec(project.spec_path)
     lock_path = project.lock_path
     previous = _previous_lock(lock_path, args.update)
-    from engine.resolve import has_layer_steps, lock_drift, make_lock, steps_drift
+    from engine.sources.resolve import has_layer_steps, lock_drift, make_lock, steps_drift
 
     if args.check:
         diffs = lock_drift(spec, previous) + steps_drift(spec, previous)

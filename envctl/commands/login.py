@@ -27,7 +27,7 @@ def add_parser(sub, name, parents):
 
 
 def _registry_name(text: str) -> str:
-    from engine.regconfig import canonical_host
+    from engine.sources.registry_config import canonical_host
     from specs.errors import UsageError
 
     host = text.split("://", 1)[-1].split("/", 1)[0]
@@ -40,9 +40,9 @@ def _verify(registry: str, creds) -> None:
     """GET /v2/ with the credentials; raises RegistryError when the registry rejects them."""
     import httpx
 
-    from engine.auth import RegistryAuth
+    from engine.sources.auth import RegistryAuth
     from engine.errors import RegistryError
-    from engine.regconfig import RegistryConfig, api_host
+    from engine.sources.registry_config import RegistryConfig, api_host
 
     cfg = RegistryConfig.from_env()
     host = api_host(registry)
@@ -77,13 +77,13 @@ def run(args) -> int:
     out = Output(args.json, args.verbosity)
     registry = _registry_name(args.registry)
     if args.command == "logout":
-        from engine.auth import erase_credentials
+        from engine.sources.auth import erase_credentials
 
         removed = erase_credentials(registry)
         out.result({"registry": registry, "removed": removed},
                    f"removed credentials for {registry}" if removed else f"not logged in to {registry}")
         return 0
-    from engine.auth import Credentials, store_credentials
+    from engine.sources.auth import Credentials, store_credentials
 
     username = args.username
     if args.password_stdin:

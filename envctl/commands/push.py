@@ -28,8 +28,8 @@ def run(args) -> int:
     non-registry or digest reference, RegistryError when the push fails.
     Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
     """
-    from engine.push import push_image
-    from engine.regconfig import canonical_host
+    from engine.publish.push import push_image
+    from engine.sources.registry_config import canonical_host
     from envctl.output import Output
     from envctl.project import find_project
     from envctl.steps import environment_image
@@ -69,7 +69,7 @@ class _LazySource:
         self.ref, self._src = ref, None
 
     def open_blob(self, digest, size=None, offset=0):
-        from engine.source import open_source
+        from engine.sources.source import open_source
 
         if self._src is None:
             self._src = open_source(self.ref)

@@ -22,7 +22,7 @@ def run(args) -> int:
     ones. Returns the exit code (int: 0 clean, 1 when something was corrupt).
     Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
     """
-    from engine.fsck import fsck
+    from engine.store.fsck import fsck
     from envctl.output import Output
     from envctl.workflow import open_store
 

@@ -49,10 +49,10 @@ def _verify(project, out, rebuild: bool, cache_from: str | None = None):
     import json
 
     from engine.errors import EngineError
-    from engine.platform import host_platform
-    from engine.pull import LayerRef, ensure_layers
-    from engine.reproduce import VerifyReport, check_blobs, rebuild_and_compare
-    from engine.resolve import lock_drift
+    from engine.sources.platform import host_platform
+    from engine.layers.pull import LayerRef, ensure_layers
+    from engine.build.reproduce import VerifyReport, check_blobs, rebuild_and_compare
+    from engine.sources.resolve import lock_drift
     from envctl.executor import make_executor
     from envctl.steps import remote_cache_for
     from envctl.workflow import open_store
@@ -102,7 +102,7 @@ def _check_env_layers(store, project, out) -> list[dict] | None:
     import json
     from pathlib import Path
 
-    from engine.fsck import layer_problem
+    from engine.store.fsck import layer_problem
     from envctl.commands._enter import env_dir
 
     try:
@@ -127,7 +127,7 @@ def _opener(ref, project_root, out):
     import os
     from dataclasses import replace
 
-    from engine.source import open_source
+    from engine.sources.source import open_source
 
     if ref.transport != "docker" and ref.path and not os.path.isabs(ref.path):
         ref = replace(ref, path=str(project_root / ref.path))
@@ -135,7 +135,7 @@ def _opener(ref, project_root, out):
 
 
 def _text(report, rebuilt: bool = True) -> str:
-    from engine.diff import format_report
+    from engine.layers.diff import format_report
 
     bad_blobs = [b for b in report.blobs if b.status == "failed"]
     lines = [f"blobs: {len(report.blobs)} checked, {len(bad_blobs)} failed"

@@ -122,7 +122,7 @@ def load_inputs(project) -> Inputs:
         SpecError: envctl.yaml is invalid.
         LockDrift: envctl.lock is missing or stale (exit 3; run ``envctl lock``).
     """
-    from engine.resolve import lock_drift
+    from engine.sources.resolve import lock_drift
     from specs.errors import LockDrift
     from specs.load import load_spec
     from specs.lockfile import Lockfile

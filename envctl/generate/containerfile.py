@@ -1,11 +1,11 @@
 """``envctl generate containerfile``: a Containerfile that rebuilds the environment image.
 
 ``FROM`` is the locked base digest; each step becomes the instruction with the same meaning in
-envctl's build (engine/build.py): ``run`` -> ``RUN`` (``/bin/sh -c``, exec form when the script
+envctl's build (engine/build/steps.py): ``run`` -> ``RUN`` (``/bin/sh -c``, exec form when the script
 spans lines), ``copy`` -> ``COPY [--chown] [--chmod]`` (relative destinations follow WORKDIR in
 both), ``env`` -> ``ENV``, ``workdir`` -> ``WORKDIR``, ``user`` -> ``USER``. The spec's ``env``
 comes first (envctl passes it to every step); the environment's ``workdir``, ``user`` and shell
-close the file, as in the image ``envctl push`` assembles (engine/export.py).
+close the file, as in the image ``envctl push`` assembles (engine/publish/export.py).
 """
 
 from __future__ import annotations

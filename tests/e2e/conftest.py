@@ -51,7 +51,7 @@ class MirrorRegistry:
 
     @property
     def mirror_env(self) -> dict[str, str]:
-        """Environment that makes docker.io resolve through this registry (engine/regconfig.py)."""
+        """Environment that makes docker.io resolve through this registry (engine/sources/registry_config.py)."""
         return {"ENVCTL_REGISTRY_MIRRORS": f"docker.io=http://{self.host}"}
 
 

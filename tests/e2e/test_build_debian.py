@@ -61,7 +61,7 @@ def test_apt_get_install_rootless(base_registry, rootless_user):
         own = rootless_user.envctl("run", "--", "stat", "-c", "%u:%g %a", "/usr/bin/hello", "/etc/motd",
                                    cwd=proj, env=env)
         assert own.stdout.split("\n")[:2] == ["0:0 755", "0:0 644"], own.stdout + own.stderr
-        # subordinate ids (engine/idmap.py): apt's sandbox user keeps its own directory
+        # subordinate ids (engine/store/idmap.py): apt's sandbox user keeps its own directory
         apt = rootless_user.envctl("run", "--", "stat", "-c", "%U %a", "/var/cache/apt/archives/partial",
                                    cwd=proj, env=env)
         assert apt.stdout.strip() == "_apt 700", apt.stdout + apt.stderr

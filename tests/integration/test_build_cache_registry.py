@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from engine.build import build_steps
-from engine.registry_cache import RegistryCache, step_tag
-from engine.store import Store
+from engine.build.steps import build_steps
+from engine.publish.registry_cache import RegistryCache, step_tag
+from engine.store.cas import Store
 from specs.digest import Digest
 from specs.model import Step
 from tests.fixtures.build_env import ChrootExecutor, install_base

@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from engine.build import build_steps
-from engine.export import Blob, assemble_image, write_docker_archive, write_oci_layout
-from engine.push import push_image
-from engine.store import Store
+from engine.build.steps import build_steps
+from engine.publish.export import Blob, assemble_image, write_docker_archive, write_oci_layout
+from engine.publish.push import push_image
+from engine.store.cas import Store
 from specs.model import Step
 from tests.fixtures.build_env import ChrootExecutor, base_image, host_arch, install_base
 

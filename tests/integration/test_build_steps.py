@@ -7,9 +7,9 @@ import tarfile
 
 import pytest
 
-from engine.build import build_steps
+from engine.build.steps import build_steps
 from engine.errors import BuildError
-from engine.store import Store
+from engine.store.cas import Store
 from specs.model import Step
 from tests.fixtures.build_env import ChrootExecutor, install_base
 
@@ -121,10 +121,10 @@ def test_copy_refuses_paths_outside_project(tmp_path, project):
 
 def test_real_overlay_whiteouts_and_opaque_dirs_round_trip(tmp_path, project):
     """A step that deletes and recreates a lower directory: overlayfs marks it opaque; the layer
-    says .wh..wh..opq; unpacked again (engine.unpack) it hides the lower directory the same way."""
-    from engine.diff import compare, summarize_tree
-    from engine.layers import default_options
-    from engine.unpack import unpack_tar
+    says .wh..wh..opq; unpacked again (engine.layers.unpack) it hides the lower directory the same way."""
+    from engine.layers.diff import compare, summarize_tree
+    from engine.layers.snapshots import default_options
+    from engine.layers.unpack import unpack_tar
     from specs.digest import Digest
 
     store = Store(tmp_path / "s")

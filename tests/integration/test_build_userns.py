@@ -1,4 +1,4 @@
-"""engine.userns as an unprivileged user: files of subordinate ids (what rootless steps leave)
+"""engine.store.userns as an unprivileged user: files of subordinate ids (what rootless steps leave)
 are created, read and removed inside a user namespace mapped from /etc/subuid."""
 
 import subprocess
@@ -17,8 +17,8 @@ def test_subuid_files_removed_and_read(rootless_user):
         code = textwrap.dedent(f"""
             import os, sys
             sys.path.insert(0, {REPO!r})
-            from engine.userns import call_in_userns, own_mapping, remove_tree_rootless
-            from engine.layer_writer import write_layer_file
+            from engine.store.userns import call_in_userns, own_mapping, remove_tree_rootless
+            from engine.layers.writer import write_layer_file
             m = own_mapping()
             assert m and m[0][0] == (0, os.getuid(), 1), m
             def mk(p):

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from engine.platform import host_platform
+from engine.sources.platform import host_platform
 from tests.integration.test_build_cli import STEPS, ok
 
 pytestmark = [pytest.mark.registry, pytest.mark.e2e,

@@ -1,5 +1,5 @@
 """Environments' and build steps' overlays are mounted with redirects and metacopy off, explicitly
-(engine.layer_writer refuses those xattrs in an upper dir; kernel defaults vary), and the kernel
+(engine.layers.writer refuses those xattrs in an upper dir; kernel defaults vary), and the kernel
 accepts the options as root and rootless (``userxattr``, where only ``redirect_dir=nofollow`` is
 allowed). The mounts are real, made by runtime.mounts in private mount namespaces."""
 

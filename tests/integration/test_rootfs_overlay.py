@@ -1,7 +1,7 @@
 """Real overlayfs mounts of unpacked layers, as root and rootless, and the copy driver beside them.
 
 The layers (whiteouts, opaque dirs, a hardlink across layers, setuid, owners) are unpacked through
-engine.pull into a store owned by the running user, composed by engine.rootfs, and mounted in a
+engine.layers.pull into a store owned by the running user, composed by engine.rootfs.compose, and mounted in a
 private mount namespace (``unshare -m`` as root, ``unshare -Urm`` with ``userxattr`` as the
 unprivileged test user). The merged view is listed from inside and compared exactly; the mount
 dies with the namespace.
@@ -45,9 +45,9 @@ PREPARE = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[1])
     from pathlib import Path
-    from engine.store import Store
-    from engine.pull import LayerRef, ensure_layers
-    from engine.rootfs import compose
+    from engine.store.cas import Store
+    from engine.layers.pull import LayerRef, ensure_layers
+    from engine.rootfs.compose import compose
     from tests.fixtures.layers import DictSource, digest_of
     store, driver = Store(Path(sys.argv[2])), sys.argv[3]
     src, refs = DictSource(), []
@@ -110,7 +110,7 @@ def _mount_and_list(run, plan: dict, unshare: list[str]) -> dict:
 
 
 def _fallback(user):
-    """Run as ``user`` with the umoci-style rootless unpack (no subordinate ids: engine/idmap.py),
+    """Run as ``user`` with the umoci-style rootless unpack (no subordinate ids: engine/store/idmap.py),
     the form these tests assert and that ``unshare -Ur``'s single mapping can mount."""
     return lambda argv: user.run(argv, env={"ENVCTL_SUBIDS": "0"})
 
@@ -144,7 +144,7 @@ def test_overlay_rootless_in_a_user_namespace(rootless_user):
         assert (Path(plan["upperdir"]) / "etc/b").read_text() == "changed"
         # the user can delete its own layers although they hold 0555 directories (gc's remove_tree)
         r = rootless_user.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); "
-                               f"from engine.store import remove_tree; remove_tree({str(work / 'store/layers')!r})"])
+                               f"from engine.store.fsutil import remove_tree; remove_tree({str(work / 'store/layers')!r})"])
         assert r.returncode == 0 and not (work / "store/layers").exists(), r.stderr
     finally:
         subprocess.run(["rm", "-rf", str(work)], check=True)
@@ -189,8 +189,8 @@ def test_many_layers_fit_the_mount_option_limit(tmp_path):
 
 
 def test_upper_kept_while_layers_unchanged_and_reset_when_they_change(tmp_path):
-    from engine.rootfs import compose, reset_env
-    from engine.store import Store
+    from engine.rootfs.compose import compose, reset_env
+    from engine.store.cas import Store
     from specs.digest import Digest
 
     store = Store(tmp_path / "s").ensure()

@@ -229,7 +229,7 @@ def test_fsck_quarantines_corruption_and_up_repairs(registry, up_images, tmp_pat
 
 
 def test_gc_drops_projects_whose_lock_is_gone_keeps_running_envs(registry, up_images, tmp_path, envctl_home):
-    from engine.locking import FileLock
+    from engine.store.locking import FileLock
 
     a = project(tmp_path, f"{registry.host}/{up_images['base2']}", "a")
     b = project(tmp_path, f"{registry.host}/{up_images['other']}", "b")

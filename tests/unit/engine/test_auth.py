@@ -1,4 +1,4 @@
-"""Credential lookup and storage (engine/auth.py): docker config, containers auth files, helpers."""
+"""Credential lookup and storage (engine/sources/auth.py): docker config, containers auth files, helpers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from engine.auth import (Credentials, erase_credentials, lookup_credentials, parse_www_authenticate,
+from engine.sources.auth import (Credentials, erase_credentials, lookup_credentials, parse_www_authenticate,
                          store_credentials)
 from engine.errors import RegistryError
 

@@ -1,12 +1,12 @@
-"""engine.cache + engine.copying: the step cache key changes exactly when its inputs change."""
+"""engine.build.cache + engine.build.copy_inputs: the step cache key changes exactly when its inputs change."""
 
 import os
 from dataclasses import dataclass
 
 import pytest
 
-from engine.cache import CachedLayer, LocalCache, StepContext, cache_key
-from engine.copying import IgnoreRules, collect_copy
+from engine.build.cache import CachedLayer, LocalCache, StepContext, cache_key
+from engine.build.copy_inputs import IgnoreRules, collect_copy
 from engine.errors import BuildError
 
 PARENT = "sha256:" + "a" * 64
@@ -134,8 +134,8 @@ def test_local_cache_roundtrip(tmp_path):
 
 
 def test_lock_step_entries_merge_platforms_until_a_step_changes():
-    from engine.build import StepOutcome
-    from engine.build_lock import compare_with_lock, merge_step_entries
+    from engine.build.steps import StepOutcome
+    from engine.build.records import compare_with_lock, merge_step_entries
 
     def layer(n):
         return CachedLayer(f"sha256:{n * 64}", f"sha256:{n * 64}", 1, "application/vnd.oci.image.layer.v1.tar+gzip",

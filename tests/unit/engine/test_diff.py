@@ -1,10 +1,10 @@
-"""engine.diff: the reproducibility report names each differing path and how it differs."""
+"""engine.layers.diff: the reproducibility report names each differing path and how it differs."""
 
 import io
 import os
 
-from engine.diff import diff_tars, diff_trees, format_report
-from engine.layer_writer import write_layer
+from engine.layers.diff import diff_tars, diff_trees, format_report
+from engine.layers.writer import write_layer
 
 
 def tree(root, date="Sun Nov 29"):

@@ -1,10 +1,10 @@
-"""engine/idmap.py helpers and Store's per-mapping layer directories (no namespaces needed)."""
+"""engine/store/idmap.py helpers and Store's per-mapping layer directories (no namespaces needed)."""
 
 import json
 
-from engine.idmap import IdMap, _decode_owner, from_oci, translate
-from engine.store import Store
-from engine.unpack import rootless_owner_xattr
+from engine.store.idmap import IdMap, _decode_owner, from_oci, translate
+from engine.store.cas import Store
+from engine.layers.unpack import rootless_owner_xattr
 from specs.digest import Digest
 
 STD = IdMap(((0, 1002, 1), (1, 165536, 65536)), ((0, 1002, 1), (1, 165536, 65536)))

@@ -1,4 +1,4 @@
-"""engine.layer_writer: overlay upperdir -> deterministic OCI layer (whiteouts, opaque dirs, links)."""
+"""engine.layers.writer: overlay upperdir -> deterministic OCI layer (whiteouts, opaque dirs, links)."""
 
 import gzip
 import io
@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from engine.errors import BuildError
-from engine.layer_writer import MEDIA_TYPE_ZSTD, source_date_epoch, write_layer, write_layer_file
+from engine.layers.writer import MEDIA_TYPE_ZSTD, source_date_epoch, write_layer, write_layer_file
 
 XATTR_NS = "trusted" if os.geteuid() == 0 else "user"
 
@@ -195,7 +195,7 @@ def test_source_date_epoch(monkeypatch):
 
 
 def test_rootless_owner_xattr_is_the_owner(tmp_path):
-    from engine.unpack import rootless_owner_xattr
+    from engine.layers.unpack import rootless_owner_xattr
 
     upper = tmp_path / "u"
     upper.mkdir()
@@ -216,9 +216,9 @@ def test_rootless_owner_xattr_is_the_owner(tmp_path):
 
 
 def test_whiteouts_round_trip_through_unpack(tmp_path):
-    """overlay upper -> OCI tar -> engine.unpack -> the same overlay-form tree."""
-    from engine.diff import compare, summarize_tree
-    from engine.unpack import UnpackOptions, unpack_tar
+    """overlay upper -> OCI tar -> engine.layers.unpack -> the same overlay-form tree."""
+    from engine.layers.diff import compare, summarize_tree
+    from engine.layers.unpack import UnpackOptions, unpack_tar
 
     upper = make_upper(tmp_path / "upper")
     buf = io.BytesIO()
@@ -241,7 +241,7 @@ def test_whiteouts_round_trip_through_unpack(tmp_path):
 
 
 def test_clamp_mtimes_makes_the_tree_match_its_tar(tmp_path):
-    from engine.layer_writer import clamp_mtimes
+    from engine.layers.writer import clamp_mtimes
 
     upper = make_upper(tmp_path / "u")
     os.utime(upper / "etc" / "hosts", (100, 100))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.resolve import lock_drift, make_lock, steps_drift
+from engine.sources.resolve import lock_drift, make_lock, steps_drift
 from tests.unit.engine.test_resolve import layout, spec  # noqa: F401 - fixture
 
 SERVICE = "services:\n  web:\n    command: {cmd}\n"

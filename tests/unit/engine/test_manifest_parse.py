@@ -1,4 +1,4 @@
-"""Manifest/index structural checks shared by all sources (engine/image.py)."""
+"""Manifest/index structural checks shared by all sources (engine/sources/manifest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine.errors import DigestMismatch, ManifestError, SizeMismatch
-from engine.image import (DOCKER_LIST, DOCKER_MANIFEST, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
+from engine.sources.manifest import (DOCKER_LIST, DOCKER_MANIFEST, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
                           parse_manifest, verify_bytes)
 from specs.digest import Digest
 

@@ -1,11 +1,11 @@
-"""Platform normalisation and choice from an image index (engine/platform.py)."""
+"""Platform normalisation and choice from an image index (engine/sources/platform.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from engine.errors import PlatformNotFound
-from engine.platform import host_platform, index_platforms, is_attestation, parse_platform, select_manifest
+from engine.sources.platform import host_platform, index_platforms, is_attestation, parse_platform, select_manifest
 from specs.errors import UsageError
 
 D = "sha256:" + "a" * 64

@@ -1,4 +1,4 @@
-"""engine.push against an in-process fake registry (httpx.MockTransport) with fault knobs a real
+"""engine.publish.push against an in-process fake registry (httpx.MockTransport) with fault knobs a real
 docker-registry cannot be made to show: relative/absolute Location, refused mounts, a wrong
 Docker-Content-Digest, failing uploads."""
 
@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from engine.errors import DigestMismatch, RegistryError
-from engine.push import Pusher
+from engine.publish.push import Pusher
 from specs.digest import Digest
 
 

@@ -4,8 +4,8 @@ unpack of that layer (under its layer lock) removes them."""
 import io
 import tarfile
 
-from engine.layers import default_options, unpack_into_store
-from engine.store import Store
+from engine.layers.snapshots import default_options, unpack_into_store
+from engine.store.cas import Store
 from specs.digest import Digest
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from engine.errors import StoreError
-from engine.store import Store
+from engine.store.cas import Store
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -35,7 +35,7 @@ def test_other_users_store(tmp_path, rootless_user):
     root_store = tmp_path / "store"
     Store(root_store).ensure()
     os.chmod(tmp_path, 0o755)
-    code = ("import sys; from pathlib import Path; from engine.store import Store\n"
+    code = ("import sys; from pathlib import Path; from engine.store.cas import Store\n"
             "from engine.errors import StoreError\n"
             "try:\n    Store(Path(sys.argv[1])).ensure()\n"
             "except StoreError as e:\n    print(e.message); sys.exit(7)\n")

@@ -7,7 +7,7 @@ import tarfile
 import pytest
 
 from engine.errors import StoreError
-from engine.unpack import UnpackOptions, unpack_tar
+from engine.layers.unpack import UnpackOptions, unpack_tar
 
 
 def _tar() -> bytes:

@@ -1,10 +1,10 @@
-"""Mirrors and insecure registries (engine/regconfig.py)."""
+"""Mirrors and insecure registries (engine/sources/registry_config.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.regconfig import Endpoint, RegistryConfig, is_loopback
+from engine.sources.registry_config import Endpoint, RegistryConfig, is_loopback
 from specs.errors import UsageError
 
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from engine.errors import RegistryError
-from engine.image import OCI_MANIFEST
-from engine.regconfig import RegistryConfig
-from engine.registry import RegistrySource, RetryPolicy
+from engine.sources.manifest import OCI_MANIFEST
+from engine.sources.registry_config import RegistryConfig
+from engine.sources.registry import RegistrySource, RetryPolicy
 from specs.digest import Digest
 from specs.reference import parse_reference
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import PlatformNotFound
-from engine.platform import host_platform
-from engine.resolve import lock_drift, make_lock
+from engine.sources.platform import host_platform
+from engine.sources.resolve import lock_drift, make_lock
 from specs.load import parse_spec
 from tests.fixtures.images import LayoutBuilder, tar_layer
 

@@ -8,12 +8,12 @@ import threading
 
 import pytest
 
-from engine.compression import check_media_type, detect, open_decompressed
+from engine.layers.compression import check_media_type, detect, open_decompressed
 from engine.errors import BlobNotFound, DigestMismatch, SizeMismatch, UnsafeLayer
-from engine.locking import FileLock, LockBusy, is_locked
-from engine.snapshots import chain_ids
-from engine.store import Store
-from engine.verify import VerifyingReader
+from engine.store.locking import FileLock, LockBusy, is_locked
+from engine.layers.chain import chain_ids
+from engine.store.cas import Store
+from engine.store.verifying import VerifyingReader
 from specs.digest import Digest
 from tests.fixtures.layers import DictSource, digest_of
 
@@ -101,7 +101,7 @@ def test_tmp_and_envs_are_orlov_top_dirs(tmp_path):
     import struct
     import subprocess
 
-    from engine.store import FS_IOC_GETFLAGS, FS_TOPDIR_FL
+    from engine.store.fsutil import FS_IOC_GETFLAGS, FS_TOPDIR_FL
 
     s = Store(tmp_path / "s").ensure()
     fstype = subprocess.run(["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True, text=True).stdout.strip()

@@ -1,7 +1,7 @@
 """Hostile and tricky layers: each one with the exact resulting layer tree or the exact error.
 
 Every case also checks that nothing outside the store changed (a sentinel tree beside it, and the
-host's /etc/passwd). Layers are unpacked through the real pull path (engine.pull.ensure_layers)
+host's /etc/passwd). Layers are unpacked through the real pull path (engine.layers.pull.ensure_layers)
 from an in-memory source, as root (CI) — rootless mapping is exercised with ``rootless=True``
 options here and for real as an unprivileged user in tests/integration/test_rootfs_overlay.py.
 """
@@ -13,10 +13,10 @@ import os
 import pytest
 
 from engine.errors import DigestMismatch, UnsafeLayer
-from engine.pull import LayerRef, ensure_layers
-from engine.store import Store
-from engine.layers import tree_digest
-from engine.unpack import ROOTLESS_XATTR, rootless_owner_xattr
+from engine.layers.pull import LayerRef, ensure_layers
+from engine.store.cas import Store
+from engine.store.layer_dirs import tree_digest
+from engine.layers.unpack import ROOTLESS_XATTR, rootless_owner_xattr
 from tests.fixtures.layers import MTIME, DictSource, E, compress, describe, digest_of, tar_bytes, tree
 
 ROOT = os.geteuid() == 0
@@ -28,13 +28,13 @@ OPQ = {"trusted.overlay.opaque": b"y", "user.overlay.opaque": b"y"}
 def unpack_mode(request, monkeypatch):
     """Every case runs three ways: inline file creation with openat2(RESOLVE_IN_ROOT) resolution,
     the parallel worker path, and the O_NOFOLLOW component walk used where openat2 is missing."""
-    import engine.confine
+    import engine.layers.confine
 
     monkeypatch.setenv("ENVCTL_UNPACK_WORKERS", "3" if request.param == "3workers" else "1")
     if request.param == "walk":
-        monkeypatch.setattr(engine.confine, "_sys", None)
+        monkeypatch.setattr(engine.layers.confine, "_sys", None)
     else:
-        assert engine.confine._sys is not None, "runtime._sys (openat2) should be importable here"
+        assert engine.layers.confine._sys is not None, "runtime._sys (openat2) should be importable here"
     return request.param
 
 
@@ -278,7 +278,7 @@ def test_devices_as_root(world):
 
 
 def test_rootless_mapping_devices_and_owner_xattr(world):
-    from engine import layers as L
+    from engine.layers import snapshots as L
     orig = L.default_options
 
     def rootless(*a, **kw):
@@ -288,7 +288,7 @@ def test_rootless_mapping_devices_and_owner_xattr(world):
 
     warnings = []
     L.default_options = rootless
-    import engine.pull as P
+    import engine.layers.pull as P
     P.default_options = rootless
     try:
         r = apply(world, [E.chr("dev/null", 1, 3), E.chr("dev/zero", 1, 5), E.file("f", b"x", uid=1000, gid=100),

@@ -9,7 +9,7 @@ import pytest
 
 import envctl.generate
 import envctl.steps
-import engine.export
+import engine.publish.export
 import runtime.bundle
 from envctl.cli import main
 
@@ -36,8 +36,8 @@ def _raise(exc):
 def test_export_unwritable_destination(project, monkeypatch, capsys, dest, exc, expect):
     spec = SimpleNamespace(digest=lambda: "sha256:0")
     monkeypatch.setattr(envctl.steps, "environment_image", lambda *a, **kw: (None, None, spec, None, None))
-    monkeypatch.setattr(engine.export, "write_oci_layout", _raise(exc))
-    monkeypatch.setattr(engine.export, "write_docker_archive", _raise(exc))
+    monkeypatch.setattr(engine.publish.export, "write_oci_layout", _raise(exc))
+    monkeypatch.setattr(engine.publish.export, "write_docker_archive", _raise(exc))
     assert main(["export", dest]) == 1
     err = capsys.readouterr().err
     assert "internal error" not in err and f"envctl: error: {expect}" in err and "hint: " in err

@@ -3,7 +3,7 @@
 
 import pytest
 
-from engine.build import RunRequest
+from engine.build.steps import RunRequest
 from engine.errors import BuildError
 from envctl.executor import RuntimeExecutor
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 from engine.errors import RegistryError
-from engine.regconfig import canonical_host
+from engine.sources.registry_config import canonical_host
 
 __all__ = ["Credentials", "RegistryAuth", "lookup_credentials", "auth_file_for_write",
            "store_credentials", "erase_credentials", "parse_www_authenticate"]

@@ -136,7 +136,7 @@ def own_mapping() -> tuple[tuple, tuple] | None:
 def remove_tree_rootless(path) -> None:
     """Remove ``path`` even when a rootless build left subordinate-id files in it.
 
-    Tries engine.store.remove_tree first; on a permission error as a non-root user, removes it
+    Tries engine.store.fsutil.remove_tree first; on a permission error as a non-root user, removes it
     again inside a user namespace mapping the user's /etc/subuid range (where those files are
     ours). For gc, env resets and verify scratch stores.
 
@@ -144,7 +144,7 @@ def remove_tree_rootless(path) -> None:
         PermissionError: still not removable (no subordinate ids configured).
         BuildError: the user namespace could not be set up.
     """
-    from engine.store import remove_tree
+    from engine.store.fsutil import remove_tree
 
     try:
         remove_tree(path)

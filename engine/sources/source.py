@@ -1,9 +1,9 @@
 """Image sources: one protocol, chosen by the reference's transport as skopeo names them.
 
-``docker://`` (the default) is a registry (engine/registry.py), ``oci:PATH[:TAG]`` an OCI image
-layout directory (engine/layout.py), ``docker-archive:PATH[:NAME:TAG]`` a ``docker save`` tarball
-and ``oci-archive:PATH[:TAG]`` a tarred layout (engine/archive.py). A source serves only bytes;
-engine/image.py and engine/resolve.py derive everything else, once, for all sources.
+``docker://`` (the default) is a registry (engine/sources/registry.py), ``oci:PATH[:TAG]`` an OCI image
+layout directory (engine/sources/layout.py), ``docker-archive:PATH[:NAME:TAG]`` a ``docker save`` tarball
+and ``oci-archive:PATH[:TAG]`` a tarred layout (engine/sources/archive.py). A source serves only bytes;
+engine/sources/manifest.py and engine/sources/resolve.py derive everything else, once, for all sources.
 Heavy modules (httpx) are imported only when a registry source is opened.
 """
 
@@ -56,7 +56,7 @@ def open_source(ref, *, progress: Progress | None = None, config=None) -> ImageS
     Args:
         ref: parsed reference.
         progress: callable receiving one-line progress messages (network waits, retries).
-        config: engine.regconfig.RegistryConfig for registries (default: from the environment).
+        config: engine.sources.registry_config.RegistryConfig for registries (default: from the environment).
 
     Raises:
         InvalidReference: unknown transport.
@@ -64,19 +64,19 @@ def open_source(ref, *, progress: Progress | None = None, config=None) -> ImageS
     """
     transport = ref.transport
     if transport == "docker":
-        from engine.registry import RegistrySource
+        from engine.sources.registry import RegistrySource
 
         return RegistrySource(ref, progress=progress, config=config)
     if transport == "oci":
-        from engine.layout import OciLayoutSource
+        from engine.sources.layout import OciLayoutSource
 
         return OciLayoutSource(ref)
     if transport == "docker-archive":
-        from engine.archive import DockerArchiveSource
+        from engine.sources.archive import DockerArchiveSource
 
         return DockerArchiveSource(ref)
     if transport == "oci-archive":
-        from engine.archive import OciArchiveSource
+        from engine.sources.archive import OciArchiveSource
 
         return OciArchiveSource(ref)
     raise InvalidReference(f"unsupported transport {transport!r} in {ref}",

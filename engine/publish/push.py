@@ -9,7 +9,7 @@ refuses a manifest naming unknown blobs). Bodies are streamed from the store: a 
 held in memory, a chunk at most.
 
 The HTTP plumbing (scheme choice, auth challenges and token cache, retries, error messages) is
-engine/registry.py's and engine/auth.py's; only the write requests are added here.
+engine/sources/registry.py's and engine/sources/auth.py's; only the write requests are added here.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import BinaryIO, Callable
 import httpx
 
 from engine.errors import DigestMismatch, RegistryError
-from engine.registry import RetryPolicy, _error_for, _Host
-from engine.auth import RegistryAuth
-from engine.regconfig import RegistryConfig, api_host
+from engine.sources.registry import RetryPolicy, _error_for, _Host
+from engine.sources.auth import RegistryAuth
+from engine.sources.registry_config import RegistryConfig, api_host
 from specs.digest import Digest
 
 __all__ = ["Pusher", "PushStats", "DEFAULT_CHUNK", "env_chunk_size", "push_image"]
@@ -248,11 +248,11 @@ def push_image(parts, store, registry: str, repository: str, tag: str | None, *,
                mount_from: tuple[str, ...] = (), fallback=None, chunk_size: int | None = None,
                config: RegistryConfig | None = None, transport=None,
                progress: Callable[[str], None] | None = None) -> tuple[Digest, PushStats]:
-    """Push an assembled image (engine.export.ImageParts) to ``registry/repository[:tag]``.
+    """Push an assembled image (engine.publish.export.ImageParts) to ``registry/repository[:tag]``.
 
     Args:
         parts: the image (config, manifest, layers).
-        store: engine.store.Store holding the layer blobs.
+        store: engine.store.cas.Store holding the layer blobs.
         tag: tag to set (None: push by digest only).
         mount_from: repositories on the same registry to mount blobs from (e.g. the base's).
         fallback: an ImageSource to read blobs the store lacks (the base image's source).
@@ -265,7 +265,7 @@ def push_image(parts, store, registry: str, repository: str, tag: str | None, *,
         RegistryError, DigestMismatch, BlobNotFound.
     """
     from engine.errors import BlobNotFound
-    from engine.verify import VerifyingReader
+    from engine.store.verifying import VerifyingReader
 
     def opener(blob):
         d = Digest.parse(blob.digest)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from engine.locking import is_locked
-from engine.rootfs import env_in_use
-from engine.store import Store
-from engine.userns import remove_tree_rootless
+from engine.store.locking import is_locked
+from engine.store.envs import env_in_use
+from engine.store.cas import Store
+from engine.store.userns import remove_tree_rootless
 from specs.digest import Digest
 
 __all__ = ["GcReport", "collect", "tree_size"]
@@ -123,7 +123,7 @@ def collect(store: Store, *, dry_run: bool = False,
         envs, blobs, layers = _mark(store, report, dry_run)
         victims: list[Path] = []
         victims += [p for p in store.blobs.iterdir() if p.name not in blobs]
-        # layers/<hex> and its per-mapping copies layers/<hex>.<key> (engine/idmap.py)
+        # layers/<hex> and its per-mapping copies layers/<hex>.<key> (engine/store/idmap.py)
         victims += [p for p in store.layers.iterdir() if p.name.partition(".")[0] not in layers]
         victims += [p for p in store.envs.iterdir() if p.name not in envs]
         victims += list(store.tmp.iterdir()) + list(store.quarantine.iterdir())

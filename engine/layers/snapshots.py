@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from engine.compression import open_decompressed
+from engine.layers.compression import open_decompressed
 from engine.errors import EngineError, StoreError, UnsafeLayer
-from engine.store import Store, fsync_dir, remove_tree
-from engine.userns import remove_tree_rootless
-from engine.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS, UnpackOptions, UnpackStats, unpack_tar
-from engine.verify import VerifyingReader, drain
+from engine.store.cas import Store
+from engine.store.fsutil import fsync_dir, remove_tree
+from engine.store.layer_dirs import tree_digest
+from engine.store.userns import remove_tree_rootless
+from engine.layers.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS, UnpackOptions, UnpackStats, unpack_tar
+from engine.store.verifying import VerifyingReader, drain
 from specs.digest import Digest
 
-__all__ = ["LayerResult", "unpack_into_store", "remove_stale_tmp", "tree_digest", "read_layer_meta", "default_options",
+__all__ = ["LayerResult", "unpack_into_store", "remove_stale_tmp", "default_options",
            "syncfs"]
 
 
@@ -101,7 +103,7 @@ def unpack_into_store(store: Store, chain_id: Digest, diff_id: Digest, blob: Bin
 
     Raises:
         DigestMismatch: the uncompressed bytes are not ``diff_id`` (or the blob not its digest).
-        UnsafeLayer: see engine/unpack.py.
+        UnsafeLayer: see engine/layers/unpack.py.
     """
     remove_stale_tmp(store, chain_id)
     tmp = store.new_tmp_dir(f"layer-{chain_id.hex[:16]}")
@@ -134,9 +136,9 @@ def unpack_into_store(store: Store, chain_id: Digest, diff_id: Digest, blob: Bin
                 "entries": stats.entries, "bytes": stats.bytes, "rootless": opts.rootless}
         if idmap is None:
             meta["treeDigest"] = tree_digest(root)
-        else:  # real owners: chown inside the user namespace (engine/idmap.py)
-            from engine.idmap import apply_owners
-            from engine.userns import call_in_userns
+        else:  # real owners: chown inside the user namespace (engine/store/idmap.py)
+            from engine.store.idmap import apply_owners
+            from engine.store.userns import call_in_userns
 
             meta["treeDigest"] = call_in_userns(apply_owners, (str(root), opts.link_owners), idmap.uid,
                                                 idmap.gid, f"unpack {opts.what} with subordinate ids")
@@ -161,61 +163,10 @@ def _mapped_options(opts: UnpackOptions, idmap) -> UnpackOptions:
     """``opts`` for a rootless unpack whose owners apply_owners will set under ``idmap``."""
     from dataclasses import replace
 
-    from engine.idmap import _to_container
+    from engine.store.idmap import _to_container
 
     def host_owner(uid: int, gid: int) -> tuple[int, int]:
         u, g = _to_container(idmap.uid, uid), _to_container(idmap.gid, gid)
         return (65534 if u is None else u), (65534 if g is None else g)
 
     return replace(opts, link_owners={}, host_owner=host_owner)
-
-
-def read_layer_meta(store: Store, chain_id: Digest) -> dict:
-    """``layer.json`` of a committed layer (dict). Raises StoreError when unreadable."""
-    p = store.layer_dir(chain_id) / "layer.json"
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError) as e:
-        raise StoreError(f"read {p}: {e}") from e
-
-
-def tree_digest(root: Path) -> str:
-    """``sha256:`` over the sorted metadata of every entry under ``root`` (root included)."""
-    h = hashlib.sha256()
-    _tree(h, str(root), "")
-    return "sha256:" + h.hexdigest()
-
-
-def _tree(h, path: str, rel: str) -> None:
-    st = os.lstat(path)
-    _record(h, path, rel or ".", st)
-    if stat.S_ISDIR(st.st_mode):
-        try:
-            with os.scandir(path) as it:
-                names = sorted(e.name for e in it)
-        except PermissionError:  # rootless, a 0000 directory: its listing is not ours to read
-            h.update(b"unreadable\n")
-            return
-        for n in names:
-            _tree(h, os.path.join(path, n), f"{rel}/{n}" if rel else n)
-
-
-def _record(h, path: str, rel: str, st: os.stat_result) -> None:
-    fields = [rel, oct(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns]
-    if stat.S_ISREG(st.st_mode):
-        fields.append(st.st_size)
-    elif stat.S_ISLNK(st.st_mode):
-        fields.append(os.readlink(path))
-    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        fields.append(st.st_rdev)
-    if not stat.S_ISLNK(st.st_mode):
-        try:
-            names = os.listxattr(path, follow_symlinks=False)
-        except OSError:
-            names = []
-        for x in sorted(names):
-            try:
-                fields.append(f"{x}={os.getxattr(path, x, follow_symlinks=False).hex()}")
-            except OSError:
-                fields.append(f"{x}=?")
-    h.update(json.dumps(fields).encode() + b"\n")

@@ -1,7 +1,7 @@
 """Resolve an image reference to digests for a set of platforms, and make/check envctl.lock.
 
 ``resolve_image`` reads the reference's manifest (index or single manifest), picks one manifest
-per platform (engine/platform.py), reads each config to take the layers' diffIDs, and returns
+per platform (engine/sources/platform.py), reads each config to take the layers' diffIDs, and returns
 lock entries. ``make_lock`` keeps an existing lock's pins unless the spec's image changed (or
 ``update``), so re-running it changes nothing; ``lock_drift`` compares spec and lock offline.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from engine.errors import ManifestError, SizeMismatch
-from engine.image import LAYER_TYPES, is_index, parse_manifest, read_small_blob, verify_bytes
-from engine.platform import Platform, host_platform, parse_platform, platform_missing, platform_of, select_manifest
+from engine.sources.manifest import LAYER_TYPES, is_index, parse_manifest, read_small_blob, verify_bytes
+from engine.sources.platform import Platform, host_platform, parse_platform, platform_missing, platform_of, select_manifest
 from specs.digest import Digest
 from specs.lockfile import Descriptor, ImageLock, LayerLock, Lockfile, PlatformLock
 
@@ -83,7 +83,7 @@ def resolve_image(ref, platforms: Sequence[str], *, source=None,
     Args:
         ref: specs.reference.ImageRef (tag, digest, or file transport).
         platforms: platform names (``linux/amd64``...), normalised by the caller or here.
-        source: an open ImageSource to use (default: engine.source.open_source(ref); closed after).
+        source: an open ImageSource to use (default: engine.sources.source.open_source(ref); closed after).
         progress: one-line progress callback.
 
     Returns:
@@ -92,7 +92,7 @@ def resolve_image(ref, platforms: Sequence[str], *, source=None,
     Raises:
         RegistryError, ManifestError, PlatformNotFound, DigestMismatch, SizeMismatch, BlobNotFound.
     """
-    from engine.source import open_source
+    from engine.sources.source import open_source
 
     own = source is None
     if own:
@@ -149,7 +149,7 @@ def make_lock(spec, previous: Lockfile | None = None, *, update: bool = False,
         update: re-resolve the tag even when pins exist.
         progress: one-line progress callback (stderr in the CLI).
         source_factory: ``f(ref) -> ImageSource | None`` to open the source differently (e.g. file
-            references relative to the project); None = engine.source.open_source. Closed after.
+            references relative to the project); None = engine.sources.source.open_source. Closed after.
 
     Returns:
         (Lockfile, HTTP requests made).

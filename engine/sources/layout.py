@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from engine.errors import BlobNotFound, EngineError, ManifestError
-from engine.image import MAX_MANIFEST_BYTES, verify_bytes
+from engine.sources.manifest import MAX_MANIFEST_BYTES, verify_bytes
 from specs.digest import Digest
 
 __all__ = ["OciLayoutSource"]

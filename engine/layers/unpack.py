@@ -46,9 +46,9 @@ from typing import BinaryIO, Callable
 
 from engine.errors import UnsafeLayer
 
-from engine.confine import (OPAQUE_ROOT, OPAQUE_ROOTLESS, ConfinedRoot, clean_name, is_whiteout_dev,
+from engine.layers.confine import (OPAQUE_ROOT, OPAQUE_ROOTLESS, ConfinedRoot, clean_name, is_whiteout_dev,
                             lower_lookup)
-from engine.confine import join as _join
+from engine.layers.confine import join as _join
 
 __all__ = ["UnpackOptions", "UnpackStats", "unpack_tar", "rootless_owner_xattr", "lower_lookup",
            "OPAQUE_ROOT", "OPAQUE_ROOTLESS", "clean_name"]
@@ -82,7 +82,7 @@ class UnpackOptions:
     warn: Callable[[str], None] = lambda msg: None
     what: str = "layer"
     workers: int = 0
-    # rootless under a subordinate-id mapping (engine/idmap.py): owners of symlinks (no user.*
+    # rootless under a subordinate-id mapping (engine/store/idmap.py): owners of symlinks (no user.*
     # xattrs on links) are collected here by path, and files copied from lower layers get their
     # owner (host ids -> container ids through ``host_owner``) recorded in the xattr
     link_owners: dict | None = None

@@ -1,6 +1,6 @@
 """Rootless ID mappings of layer directories: real owners under the user's subordinate ids.
 
-Unprivileged, the unpacker (engine/unpack.py) cannot chown: every file becomes the user's and the
+Unprivileged, the unpacker (engine/layers/unpack.py) cannot chown: every file becomes the user's and the
 image owner is kept in ``user.rootlesscontainers`` (umoci's rootless mode). When the user has a
 /etc/subuid and /etc/subgid range and newuidmap/newgidmap exist, :func:`apply_owners` then runs
 once per layer inside a user namespace with the runtime's standard rootless mapping (container 0
@@ -68,7 +68,7 @@ def standard_mapping() -> IdMap | None:
         return None
     if not (shutil.which("newuidmap") and shutil.which("newgidmap")):
         return None
-    from engine.userns import own_mapping
+    from engine.store.userns import own_mapping
 
     m = own_mapping()
     return IdMap(tuple(m[0]), tuple(m[1])) if m else None
@@ -98,9 +98,9 @@ def apply_owners(root: str, link_owners: dict | None = None) -> str:
 
     Entries without the xattr (symlinks, whiteouts, owner 0:0) get ``link_owners[relpath]`` or 0:0.
     setuid/setgid bits are restored after chown (chown clears them), the xattr is removed.
-    Returns the layer's tree digest as seen in the namespace (container ids; engine.layers).
+    Returns the layer's tree digest as seen in the namespace (container ids; engine.layers.snapshots).
     """
-    from engine.layers import tree_digest
+    from engine.store.layer_dirs import tree_digest
 
     link_owners = link_owners or {}
     stack = [""]
@@ -150,7 +150,7 @@ def translate(src: IdMap, dst: IdMap, kind: str, cid: int) -> int:
 
 def _copy_translated(src_root: str, dst_root: str, src: IdMap, dst: IdMap) -> str:
     """Copy a layer tree (inside ``src``'s namespace) so that under ``dst`` it shows the same owners."""
-    from engine.layers import tree_digest
+    from engine.store.layer_dirs import tree_digest
 
     links: dict[tuple[int, int], str] = {}
     dirs: list[tuple[str, os.stat_result]] = []
@@ -210,9 +210,9 @@ def present_layers(store, chain: list, target: IdMap) -> list[Path]:
     Raises:
         BuildError: the user namespace could not be set up or the copy failed.
     """
-    from engine.layers import read_layer_meta
-    from engine.store import fsync_dir
-    from engine.userns import call_in_userns, remove_tree_rootless
+    from engine.store.layer_dirs import read_layer_meta
+    from engine.store.fsutil import fsync_dir
+    from engine.store.userns import call_in_userns, remove_tree_rootless
 
     std = store.idmap
     view = store.with_idmap(target)

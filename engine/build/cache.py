@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.copying import CopyItem
+from engine.build.copy_inputs import CopyItem
 from specs.canonical import canonical_digest
 from specs.digest import Digest
 
@@ -140,7 +140,7 @@ def cache_key(parent_chain_id: str | Digest | None, step, context: StepContext,
         parent_chain_id: chainID below the step (None for an empty base).
         step: a specs.model step (dataclass) or a dict.
         context: env/workdir/user/shell the step sees.
-        inputs: the files a copy step copies (engine.copying.collect_copy).
+        inputs: the files a copy step copies (engine.build.copy_inputs.collect_copy).
         epoch: SOURCE_DATE_EPOCH of the build (int): it is in the layer's mtimes and the step's env.
     """
     return canonical_digest({

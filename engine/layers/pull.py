@@ -3,7 +3,7 @@
 Per layer (bottom first, ``jobs`` at a time):
 
 1. ``layers/<chainID>`` complete → nothing to do (no network, no source opened);
-2. take ``locks/blob-<digest>`` then ``locks/layer-<chainID>`` (engine/locking.py order) and look
+2. take ``locks/blob-<digest>`` then ``locks/layer-<chainID>`` (engine/store/locking.py order) and look
    again — another envctl process may just have finished it;
 3. blob stored → unpack from the store (verified again while read);
    partial download left by a killed process → resume it (HTTP Range), then unpack from the store;
@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from engine.compression import check_media_type
+from engine.layers.compression import check_media_type
 from engine.errors import DigestMismatch, SizeMismatch, UnsafeLayer
-from engine.layers import LayerResult, default_options, unpack_into_store
-from engine.snapshots import chain_ids
-from engine.store import Store
-from engine.verify import VerifyingReader
+from engine.layers.snapshots import LayerResult, default_options, unpack_into_store
+from engine.layers.chain import chain_ids
+from engine.store.cas import Store
+from engine.store.verifying import VerifyingReader
 from specs.digest import Digest
 
 __all__ = ["LayerRef", "PullReport", "ensure_layers"]

@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 
 from engine.errors import BlobNotFound, EngineError, ManifestError
-from engine.image import DOCKER_CONFIG, DOCKER_MANIFEST, MAX_MANIFEST_BYTES, verify_bytes
+from engine.sources.manifest import DOCKER_CONFIG, DOCKER_MANIFEST, MAX_MANIFEST_BYTES, verify_bytes
 from specs.digest import Digest
 
 __all__ = ["DockerArchiveSource", "OciArchiveSource"]
@@ -140,7 +140,7 @@ class OciArchiveSource:
         """See ImageSource.get_manifest; verified against the digest."""
         media_type = ""
         if digest is None:
-            from engine.layout import REF_NAME
+            from engine.sources.layout import REF_NAME
 
             entries = self._index.get("manifests") or []
             tag = getattr(self.ref, "tag", None)

@@ -1,7 +1,7 @@
 """``envctl store fsck``: re-verify every blob and layer; quarantine what is corrupt.
 
 Blobs are re-hashed against their names. Layers must have a readable ``layer.json`` naming their
-own chainID and, when it records one, the same ``treeDigest`` (engine/layers.py) as the tree on
+own chainID and, when it records one, the same ``treeDigest`` (engine/layers/snapshots.py) as the tree on
 disk now. Corrupt entries are moved to ``quarantine/`` (never deleted: the user may want to look;
 ``envctl gc`` empties it), and the next ``up`` downloads or unpacks them again. Leftovers of
 killed processes in ``tmp/`` are not corruption: unpack directories are removed, partial
@@ -15,9 +15,10 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from engine.layers import tree_digest
-from engine.store import Store, remove_tree
-from engine.verify import CHUNK
+from engine.store.layer_dirs import tree_digest
+from engine.store.cas import Store
+from engine.store.fsutil import remove_tree
+from engine.store.verifying import CHUNK
 
 __all__ = ["FsckReport", "fsck", "layer_problem"]
 
@@ -59,8 +60,8 @@ def _layer_problem(store: Store, d) -> str | None:
         return "no root/ directory"
     want = meta.get("treeDigest")
     if want and meta.get("idMappings"):  # owners are container ids: digest inside that mapping
-        from engine.idmap import IdMap
-        from engine.userns import call_in_userns
+        from engine.store.idmap import IdMap
+        from engine.store.userns import call_in_userns
 
         j = meta.get("treeIdMappings") or meta["idMappings"]
         m = IdMap(tuple(map(tuple, j["uidMappings"])), tuple(map(tuple, j["gidMappings"])))

@@ -9,7 +9,7 @@ Issue 6 "envctl verify (the CI check)":
    locked base layers;
 3. each rebuilt step's diffID is compared with the lock; for a difference, the locked layer
    (from the store, or the registry build cache) and the rebuilt one are compared path by path
-   (engine.diff). Steps marked ``reproducible: false`` are reported, never failed.
+   (engine.layers.diff). Steps marked ``reproducible: false`` are reported, never failed.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from engine.build_lock import compare_with_lock, locked_entry
-from engine.diff import PathDiff, diff_tars
+from engine.build.records import compare_with_lock, locked_entry
+from engine.layers.diff import PathDiff, diff_tars
 from engine.errors import EngineError
-from engine.store import Store
+from engine.store.cas import Store
 from specs.digest import Digest
 
 __all__ = ["BlobCheck", "StepCheck", "VerifyReport", "check_blobs", "rebuild_and_compare"]
@@ -179,7 +179,7 @@ def rebuild_and_compare(steps, lock_steps, *, store: Store, platform: str, base_
         store: the real store; holds the unpacked base layers (and maybe the locked step blobs).
         locked_blob: given a lock record, returns a readable stream of the locked layer blob
             when one can be had elsewhere (registry cache), or None.
-        Others as engine.build.build_steps.
+        Others as engine.build.steps.build_steps.
 
     Returns:
         list[StepCheck], one per layer step, in order.
@@ -187,7 +187,7 @@ def rebuild_and_compare(steps, lock_steps, *, store: Store, platform: str, base_
     Raises:
         BuildError: a step failed to build at all.
     """
-    from engine.build import build_steps
+    from engine.build.steps import build_steps
 
     scratch = Store(Path(tempfile.mkdtemp(prefix="verify-", dir=store.tmp)))
     try:
@@ -214,7 +214,7 @@ def rebuild_and_compare(steps, lock_steps, *, store: Store, platform: str, base_
                                         o.layer.diff_id, paths, note))
         return checks
     finally:
-        from engine.build import remove_build_tree
+        from engine.build.steps import remove_build_tree
 
         remove_build_tree(scratch.root, executor)
 

@@ -83,7 +83,7 @@ def summarize_tar(stream: BinaryIO) -> dict[str, PathInfo]:
     Raises:
         EngineError: the stream is not a readable tar.
     """
-    from engine.compression import open_decompressed
+    from engine.layers.compression import open_decompressed
 
     reader, _ = open_decompressed(stream)
     out: dict[str, PathInfo] = {}

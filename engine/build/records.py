@@ -22,7 +22,7 @@ __all__ = ["merge_step_entries", "StepMismatch", "compare_with_lock", "locked_en
 
 
 def merge_step_entries(previous: tuple | list, outcomes, platform: str) -> list[dict]:
-    """New ``steps`` list: this platform's outcomes (engine.build.StepOutcome) over ``previous``."""
+    """New ``steps`` list: this platform's outcomes (engine.build.steps.StepOutcome) over ``previous``."""
     old = {e.get("index"): e for e in previous if isinstance(e, dict)}
     out, same_prefix = [], True
     for o in outcomes:

@@ -18,7 +18,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from engine.copying import CopyItem
+from engine.build.copy_inputs import CopyItem
 from engine.errors import BuildError
 
 __all__ = ["apply_copy", "resolve_owner"]
@@ -142,7 +142,7 @@ def apply_copy(items: list[CopyItem], upper: Path, lowers: list[Path], owner: st
     """Copy ``items`` into ``upper`` (an empty upperdir over ``lowers``, top first).
 
     Args:
-        items: engine.copying.collect_copy result.
+        items: engine.build.copy_inputs.collect_copy result.
         upper: the step's upperdir (Path).
         lowers: layer roots below, top first (Path list).
         owner: ``user[:group]`` inside the container, or None for root.

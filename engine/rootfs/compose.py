@@ -28,10 +28,12 @@ import stat
 from pathlib import Path
 from typing import Callable
 
-from engine.confine import is_opaque
+from engine.layers.confine import is_opaque
 from engine.errors import StoreError
-from engine.store import Store, remove_tree
-from engine.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS
+from engine.store.cas import Store
+from engine.store.envs import env_dir, env_in_use
+from engine.store.fsutil import remove_tree
+from engine.layers.unpack import OPAQUE_ROOT, OPAQUE_ROOTLESS
 from specs.digest import Digest
 
 __all__ = ["detect_driver", "compose", "reset_env", "env_dir", "needs_reset", "env_in_use", "MAX_MOUNT_DATA"]
@@ -61,11 +63,6 @@ def detect_driver() -> str:
     return "copy"
 
 
-def env_dir(store: Store, env_id: str) -> Path:
-    """The environment's directory in the store: ``envs/<env_id>`` (Path; not created)."""
-    return store.envs / env_id
-
-
 def _state(d: Path) -> dict:
     try:
         return json.loads((d / "layers.json").read_text())
@@ -73,35 +70,9 @@ def _state(d: Path) -> dict:
         return {}
 
 
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def env_in_use(store: Store, env_id: str) -> bool:
-    """True while an environment runs: its ``locks/env-<id>`` is held by another process, or the
-    runtime's ``envs/<id>/state.json`` names a live process (``pid`` or ``supervisor``)."""
-    from engine.locking import is_locked
-
-    if is_locked(store.locks / f"env-{env_id}"):
-        return True
-    try:
-        state = json.loads((env_dir(store, env_id) / "state.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return any(_pid_alive(state.get(k)) for k in ("pid", "supervisor"))
-
-
 def _want(driver: str, chain: list[Digest], lowerdirs) -> dict:
     want = {"driver": driver, "chainIDs": [str(c) for c in chain]}
-    # layers/<hex>.<key>: unpacked under a subordinate-id mapping (engine/idmap.py); an upper made
+    # layers/<hex>.<key>: unpacked under a subordinate-id mapping (engine/store/idmap.py); an upper made
     # under one mapping shows wrong owners under another, so a change of mapping resets it too
     keys = sorted({Path(p).parent.name.partition(".")[2] for p in lowerdirs or ()} - {""})
     if keys:
@@ -125,7 +96,7 @@ def compose(store: Store, env_id: str, lowerdirs: list[Path], chain: list[Digest
     """Prepare the environment's root filesystem; caller holds ``store.env_lock(env_id)``.
 
     Args:
-        lowerdirs: layer roots, top first (engine.pull.PullReport.lowerdirs).
+        lowerdirs: layer roots, top first (engine.layers.pull.PullReport.lowerdirs).
         chain: the chainIDs, bottom first (recorded to detect a changed lock).
 
     Returns:
@@ -145,9 +116,9 @@ def compose(store: Store, env_id: str, lowerdirs: list[Path], chain: list[Digest
     if driver == "overlay":
         plan = _overlay(d, lowerdirs, rootless)
     elif rootless and "idMap" in want and store.idmap is not None:
-        # subordinate-id layers (engine/idmap.py): copy them as root of the standard namespace,
+        # subordinate-id layers (engine/store/idmap.py): copy them as root of the standard namespace,
         # where their owners are container ids that a real chown keeps (keep-id copies included)
-        from engine.userns import call_in_userns
+        from engine.store.userns import call_in_userns
 
         plan = call_in_userns(_copy, (d, [Path(p) for p in lowerdirs], False, reset or not old),
                               store.idmap.uid, store.idmap.gid, f"copy the root filesystem of {env_id}")
@@ -165,7 +136,7 @@ def reset_env(store: Store, env_id: str) -> None:
 
 
 def _reset_dirs(d: Path) -> None:
-    from engine.userns import remove_tree_rootless  # rootless uppers hold subordinate-id files
+    from engine.store.userns import remove_tree_rootless  # rootless uppers hold subordinate-id files
 
     for name in ("upper", "work", "rootfs", "l"):
         remove_tree_rootless(d / name)

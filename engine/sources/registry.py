@@ -4,14 +4,14 @@
   list/schema 2 (schema 1 is never asked for and refused if served), capped at
   ``MAX_MANIFEST_BYTES``; bytes fetched by digest are verified, and ``Docker-Content-Digest``
   must match the body when a registry sends it.
-* Auth via engine.auth.RegistryAuth (bearer tokens per scope, Basic).
+* Auth via engine.sources.auth.RegistryAuth (bearer tokens per scope, Basic).
 * Redirects followed by hand (up to 5): ``Authorization`` is only ever attached to requests to the
   registry's own host, never to blob storage on another host; no downgrade to plain http except
   towards loopback or insecure hosts.
 * Retries with exponential backoff on connection errors, 429 and 5xx, honouring ``Retry-After``,
   bounded by ``RetryPolicy`` (attempts and total seconds).
 * Plain http only for loopback hosts and registries listed as insecure (https is tried first);
-  mirrors (engine.regconfig) are tried before the origin and any mirror failure falls through.
+  mirrors (engine.sources.registry_config) are tried before the origin and any mirror failure falls through.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Callable
 
 import httpx
 
-from engine.auth import RegistryAuth
+from engine.sources.auth import RegistryAuth
 from engine.errors import BlobNotFound, DigestMismatch, EngineError, ManifestError, RegistryError
-from engine.image import MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parse_manifest
-from engine.regconfig import Endpoint, RegistryConfig, is_loopback
+from engine.sources.manifest import MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parse_manifest
+from engine.sources.registry_config import Endpoint, RegistryConfig, is_loopback
 from specs.digest import Digest
 
 __all__ = ["RegistrySource", "RetryPolicy", "RETRY_STATUSES"]
@@ -257,7 +257,7 @@ class _BlobStream(io.RawIOBase):
 
 
 class RegistrySource:
-    """An ImageSource (engine/source.py) for a ``docker://`` reference.
+    """An ImageSource (engine/sources/source.py) for a ``docker://`` reference.
 
     Args:
         ref: specs.reference.ImageRef with transport ``docker``.

@@ -4,12 +4,12 @@ Issue 6 "Build". For every step, in order:
 
 - metadata steps (``env``, ``workdir``, ``user``) only change the :class:`StepContext` (and so the
   config and the cache keys of later steps); they make no layer;
-- the cache key is computed (engine.cache); a hit in the local index whose layer is present,
+- the cache key is computed (engine.build.cache); a hit in the local index whose layer is present,
   or one a remote cache can supply, skips the step;
 - otherwise a fresh ``upper``/``work`` pair is made in the store's ``tmp/``; ``run`` steps
   execute through the :class:`Executor` (the engine never forks a container; envctl/ wires the
   runtime in), ``copy`` steps write straight into the upperdir;
-- the upperdir is written as a deterministic layer blob (engine.layer_writer), the blob is
+- the upperdir is written as a deterministic layer blob (engine.layers.writer), the blob is
   committed to ``blobs/``, and the upperdir itself — already in overlay form — is renamed to
   ``layers/<chainID>/root``: no unpack needed.
 
@@ -26,11 +26,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
-from engine.cache import CachedLayer, LocalCache, StepContext, cache_key
-from engine.copying import CopyItem, collect_copy
+from engine.build.cache import CachedLayer, LocalCache, StepContext, cache_key
+from engine.build.copy_inputs import CopyItem, collect_copy
 from engine.errors import BuildError
-from engine.snapshots import chain_ids
-from engine.store import Store, fsync_dir, remove_tree
+from engine.layers.chain import chain_ids
+from engine.store.cas import Store
+from engine.store.fsutil import fsync_dir, remove_tree
 from specs.digest import Digest
 
 __all__ = ["RunRequest", "RunResult", "Executor", "RemoteCache", "StepOutcome", "BuildResult",
@@ -96,7 +97,7 @@ class Executor(Protocol):
 
 
 class RemoteCache(Protocol):
-    """A shared step cache (engine.registry_cache): fetch a layer by key, or publish one.
+    """A shared step cache (engine.publish.registry_cache): fetch a layer by key, or publish one.
 
     ``fetch`` makes the layer present in ``store`` (blob + ``layers/<chainID>``, unpacked over
     ``lowers``, top first) on top of chain ``parent``, or returns None.
@@ -283,11 +284,11 @@ class _Builder:
             remove_build_tree(tmp, self.executor)
 
     def _copy(self, inputs, upper: Path, step) -> None:
-        from engine.copy_apply import apply_copy
+        from engine.build.copy_apply import apply_copy
 
         ex = self.executor
         if _rootless(ex):  # owners other than root are subordinate ids: chown as their root
-            from engine.userns import call_in_userns
+            from engine.store.userns import call_in_userns
 
             call_in_userns(apply_copy, (inputs, upper, list(self.lowers), step.owner, step.mode, None),
                            ex.uid_map, ex.gid_map, f"copy {step.src}")
@@ -319,7 +320,7 @@ class _Builder:
     def _commit(self, tmp: Path, upper: Path, parent: str | None) -> CachedLayer:
         ex = self.executor
         if _rootless(ex):  # the upperdir holds files of subordinate ids: read it as their root
-            from engine.userns import call_in_userns
+            from engine.store.userns import call_in_userns
 
             result, blob = call_in_userns(_write_layer, (str(upper), str(self.store.tmp), self.compression,
                                                          self.epoch, (), ()),
@@ -336,7 +337,7 @@ class _Builder:
 
 
 def _write_layer(upper, tmpdir, compression: str, epoch: int, uid_map, gid_map):
-    from engine.layer_writer import clamp_mtimes, write_layer_file  # tarfile: only when a layer is written
+    from engine.layers.writer import clamp_mtimes, write_layer_file  # tarfile: only when a layer is written
 
     clamp_mtimes(upper, epoch)  # the kept layer dir then equals what unpacking its tar gives
     result, path = write_layer_file(upper, tmpdir, compression=compression, epoch=epoch,
@@ -345,24 +346,24 @@ def _write_layer(upper, tmpdir, compression: str, epoch: int, uid_map, gid_map):
 
 
 def _step_digest(step) -> str:
-    from engine.cache import step_dict
+    from engine.build.cache import step_dict
     from specs.canonical import canonical_digest
 
     return canonical_digest(step_dict(step))
 
 
 def _rootless(executor) -> bool:
-    from engine.userns import needs_userns
+    from engine.store.userns import needs_userns
 
     return executor is not None and bool(getattr(executor, "rootless", False)) and needs_userns(executor.uid_map)
 
 
 def remove_build_tree(path: Path, executor=None) -> None:
-    """Remove a build's scratch tree; rootless, inside the build's user namespace (see engine/userns.py)."""
+    """Remove a build's scratch tree; rootless, inside the build's user namespace (see engine/store/userns.py)."""
     if not os.path.lexists(path):
         return
     if _rootless(executor):
-        from engine.userns import call_in_userns
+        from engine.store.userns import call_in_userns
 
         call_in_userns(remove_tree, (Path(path),), executor.uid_map, executor.gid_map, f"remove {path}")
     else:
@@ -384,11 +385,12 @@ def commit_blob(store: Store, tmp: Path, digest: Digest) -> Path:
 def commit_layer_dir(store: Store, layer_dir: Path, layer: CachedLayer, rootless: bool, tree: bool = True) -> Path:
     """Rename ``layer_dir`` (holding ``root/``) to ``layers/<chainID hex>`` with its layer.json.
 
-    layer.json has the fields engine/layers.py writes for unpacked layers (fsck checks
+    layer.json has the fields engine/layers/snapshots.py writes for unpacked layers (fsck checks
     ``treeDigest``, gc follows ``blob``), plus ``builtBy``. ``tree=False`` omits treeDigest
     (rootless builds: the tree holds directories only the build's user namespace can read).
     """
-    from engine.layers import syncfs, tree_digest
+    from engine.layers.snapshots import syncfs
+    from engine.store.layer_dirs import tree_digest
 
     chain = Digest.parse(layer.chain_id)
     meta = {"chainID": layer.chain_id, "diffID": layer.diff_id, "blob": layer.digest, "digest": layer.digest,
@@ -396,8 +398,8 @@ def commit_layer_dir(store: Store, layer_dir: Path, layer: CachedLayer, rootless
             else "plain", "mediaType": layer.media_type, "rootless": rootless, "builtBy": "envctl build",
             **({"treeDigest": tree_digest(layer_dir / "root")} if tree else {})}
     idmap = store.idmap if rootless else None
-    if idmap is not None:  # the step ran under the store's subordinate-id mapping (engine/idmap.py)
-        from engine.userns import call_in_userns
+    if idmap is not None:  # the step ran under the store's subordinate-id mapping (engine/store/idmap.py)
+        from engine.store.userns import call_in_userns
 
         meta.update(idMap=idmap.key(), idMappings=idmap.to_json(),
                     treeDigest=call_in_userns(tree_digest, (layer_dir / "root",), idmap.uid, idmap.gid,
@@ -465,7 +467,7 @@ def build_steps(steps, *, store: Store, base_diff_ids: list[str], image_config: 
         if not base_store.has_layer(Digest.parse(c)):
             raise BuildError(f"build steps: base layer {c} is not unpacked in {base_store.root}",
                              hint="run 'envctl up' (it fetches and unpacks the image first)")
-    from engine.layer_writer import source_date_epoch
+    from engine.layers.writer import source_date_epoch
 
     b = _Builder(store, executor, Path(project_root), LocalCache(store.root) if use_cache else None,
                  remote if use_cache else None, compression,

@@ -19,9 +19,9 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from engine.cache import CACHE_KEY_VERSION, CachedLayer
+from engine.build.cache import CACHE_KEY_VERSION, CachedLayer
 from engine.errors import EngineError, RegistryError
-from engine.store import Store
+from engine.store.cas import Store
 from specs.digest import Digest
 
 __all__ = ["RegistryCache", "STEP_ARTIFACT_TYPE", "step_tag"]
@@ -36,13 +36,13 @@ def step_tag(key: str) -> str:
 
 
 def _chain(parent: str | None, diff_id: str) -> str:
-    from engine.build import chain_after
+    from engine.build.steps import chain_after
 
     return chain_after(parent, diff_id)
 
 
 class RegistryCache:
-    """A RemoteCache (engine.build) over one registry repository.
+    """A RemoteCache (engine.build.steps) over one registry repository.
 
     Args:
         reference: ``registry/repository`` (a tag, if given, is ignored).
@@ -76,7 +76,7 @@ class RegistryCache:
         return f"{self.registry}/{self.repository}"
 
     def _source(self, key: str):
-        from engine.registry import RegistrySource
+        from engine.sources.registry import RegistrySource
         from specs.reference import parse_reference
 
         return RegistrySource(parse_reference(f"{self}:{step_tag(key)}"), transport=self._transport)
@@ -89,7 +89,7 @@ class RegistryCache:
 
     def open_locked(self, record: dict):
         """A verifying stream of a lock record's layer blob from the cache, or None when absent."""
-        from engine.verify import VerifyingReader
+        from engine.store.verifying import VerifyingReader
 
         src = self.blob_source(record)
         if src is None:
@@ -136,7 +136,7 @@ class RegistryCache:
                 "diffID": config["diffID"]}
 
     def _materialise(self, src, store: Store, e: dict, parent: str | None, lowers: list[Path]) -> CachedLayer:
-        from engine.layers import default_options, unpack_into_store
+        from engine.layers.snapshots import default_options, unpack_into_store
 
         digest, diff_id = Digest.parse(e["digest"]), Digest.parse(e["diffID"])
         chain = Digest.parse(_chain(parent, str(diff_id)))
@@ -152,7 +152,7 @@ class RegistryCache:
         """Push ``layer`` under ``step-<key>`` (warning only on failure)."""
         if not self.push:
             return
-        from engine.push import Pusher
+        from engine.publish.push import Pusher
 
         config = json.dumps({"cacheKey": key, "diffID": layer.diff_id, "cacheKeyVersion": CACHE_KEY_VERSION},
                             sort_keys=True, separators=(",", ":")).encode()

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from engine.errors import BlobNotFound, EngineError
-from engine.image import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
-from engine.store import Store
+from engine.sources.manifest import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
+from engine.store.cas import Store
 from specs.digest import Digest
 
 __all__ = ["Blob", "ImageParts", "assemble_image", "write_oci_layout", "write_docker_archive",
@@ -222,7 +222,7 @@ def write_docker_archive(parts: ImageParts, store: Store, path: str | os.PathLik
     Layers are stored uncompressed as ``<diffID hex>/layer.tar`` (decompressed through a temp
     file next to ``path``: a tar header needs the size first; memory stays bounded).
     """
-    from engine.compression import open_decompressed
+    from engine.layers.compression import open_decompressed
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
