@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "bundle": "bundle",
     "oci": "oci",
     "doctor": "doctor",
+    "completion": "completion",
 }
 
 EPILOG = """\
@@ -64,6 +65,14 @@ class _TopHelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _split_lines(self, text, width):
         return text.splitlines()
+
+    def add_argument(self, action):
+        # argparse sizes the help column by options only; a command name longer than the
+        # longest option ("completion") would push its description to the next line
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max((len(c) for c in action.choices), default=0)
+            self._action_max_length = max(self._action_max_length, longest + self._current_indent + 4)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -145,11 +154,29 @@ def _hoist_common(argv: list[str]) -> list[str]:
     return argv
 
 
+def _check_command(argv: list[str]) -> None:
+    """An unknown command is one usage error with the closest commands (git's "did you mean").
+
+    Raises UsageError (exit 2) when ``argv[0]`` is neither an option nor a command.
+    """
+    if not argv or argv[0].startswith("-") or argv[0] in COMMANDS:
+        return
+    import difflib
+
+    from specs.errors import UsageError
+
+    close = difflib.get_close_matches(argv[0], list(COMMANDS), n=3, cutoff=0.5)
+    hint = ("did you mean " + " or ".join(f"'envctl {c}'" for c in close) + "? " if close else "") + \
+        "'envctl --help' lists the commands"
+    raise UsageError(f"unknown command '{argv[0]}'", hint=hint)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (int)."""
     argv = _hoist_common(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("ENVCTL_DEBUG") == "1"
     try:
+        _check_command(argv)
         parser = build_parser(_commands_needed(argv))
         args = parser.parse_args(argv)
         if not getattr(args, "_module", None):
