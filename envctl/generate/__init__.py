@@ -15,7 +15,7 @@ devcontainer    .devcontainer/devcontainer.json      image@digest or --image, en
 containerfile   Containerfile                        image@digest, steps, env, user
 ci              .github/workflows/envctl.yml /       --test-command or ``x-test``
                 .gitlab-ci.yml
-k8s             k8s/envctl.yaml                      --image (pushed, by digest), services
+k8s             k8s/envctl-k8s.yaml                      --image (pushed, by digest), services
 ==============  ===================================  ======================================
 
 Exceptions: :class:`GenerateError` (exit 1/2 via ``exit_code``) and :class:`StaleOutput`
@@ -207,7 +207,7 @@ def _cmd_from(out: Generated) -> str:
 
 
 DEFAULT_PATHS = (".devcontainer/devcontainer.json", "Containerfile", ".github/workflows/envctl.yml",
-                 ".gitlab-ci.yml", "k8s/envctl.yaml")
+                 ".gitlab-ci.yml", "k8s/envctl-k8s.yaml")
 
 
 def find_generated(root: Path, extra=()) -> list[tuple[str, list[str]]]:

@@ -21,7 +21,7 @@ from envctl.generate.common import (cap_name, comment, environment_vars, pinned_
 
 __all__ = ["render", "PATH"]
 
-PATH = "k8s/envctl.yaml"
+PATH = "k8s/envctl-k8s.yaml"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _RESTART = {"always": "Always", "on-failure": "OnFailure", "never": "Never"}
 

@@ -169,7 +169,7 @@ def test_pushed_image_in_devcontainer_and_k8s_runs_in_podman(test_images, run_en
     assert out.splitlines() == ["hi $there 1", "hi $there", "/workspace", "envctl.yaml"]
     import yaml
 
-    pod = yaml.safe_load((proj / "k8s" / "envctl.yaml").read_text())
+    pod = yaml.safe_load((proj / "k8s" / "envctl-k8s.yaml").read_text())
     (c,) = pod["spec"]["containers"]
     assert c["image"] == pushed and c["workingDir"] == "/workspace"
     assert {"name": "GREETING", "value": "hi $there"} in c["env"]

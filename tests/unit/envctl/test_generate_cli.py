@@ -10,7 +10,7 @@ from envctl.generate.devcontainer import strip_comments
 from tests.fixtures.gen_project import FULL_SPEC, PUSHED, make_project, write_lock
 
 TARGETS = {"devcontainer": ".devcontainer/devcontainer.json", "containerfile": "Containerfile",
-           "ci": ".github/workflows/envctl.yml", "k8s": "k8s/envctl.yaml"}
+           "ci": ".github/workflows/envctl.yml", "k8s": "k8s/envctl-k8s.yaml"}
 
 
 def _args(target):
@@ -70,11 +70,11 @@ def test_check_without_target_uses_each_files_header_options(run_envctl, proj):
     r = run_envctl("generate", "--check", "--json", cwd=proj)
     assert r.returncode == 0, r.stderr
     assert sorted(json.loads(r.stdout)["checked"]) == [".devcontainer/devcontainer.json", ".gitlab-ci.yml",
-                                                       "k8s/envctl.yaml"]
-    k8s = proj / "k8s" / "envctl.yaml"
+                                                       "k8s/envctl-k8s.yaml"]
+    k8s = proj / "k8s" / "envctl-k8s.yaml"
     k8s.write_text(k8s.read_text().replace("replicas: 1", "replicas: 2"))  # a hand edit
     r = run_envctl("generate", "--check", cwd=proj)
-    assert r.returncode == 3 and "k8s/envctl.yaml is stale" in r.stderr
+    assert r.returncode == 3 and "k8s/envctl-k8s.yaml is stale" in r.stderr
     assert "envctl generate k8s --image " in r.stderr and "--kind deployment" in r.stderr
 
 
@@ -155,3 +155,13 @@ def test_import_errors(run_envctl, tmp_path):
     assert r.returncode == 2 and "not valid JSON with comments" in r.stderr and "Traceback" not in r.stderr
     r = run_envctl("import", "missing.json", cwd=tmp_path)
     assert r.returncode == 2 and "cannot read missing.json" in r.stderr
+
+
+def test_generated_k8s_manifest_is_not_taken_for_the_spec(run_envctl, proj):
+    _gen(run_envctl, proj, *_args("k8s"))
+    k8s = proj / "k8s"
+    assert not (k8s / "envctl.yaml").exists()
+    # from inside k8s/, envctl finds the project's envctl.yaml (upwards), not the manifest
+    r = run_envctl("validate", "--json", cwd=k8s)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["image"] == json.loads(run_envctl("validate", "--json", cwd=proj).stdout)["image"]
