@@ -122,8 +122,15 @@ def run(args) -> int:
     parse_reference(image)  # InvalidReference (exit 2) names what is wrong
     text = render(args.preset, image)
     parse_spec(text, spec_path)  # the template must always produce a valid spec
-    _write_new(spec_path, text, args.force)
-    ignored = ensure_gitignore(root)
+    try:
+        _write_new(spec_path, text, args.force)
+        ignored = ensure_gitignore(root)
+    except PermissionError as e:  # EACCES/EPERM; a read-only filesystem is EROFS below
+        raise EnvctlError(f"create {e.filename or spec_path}: {e.strerror}",
+                          hint="run envctl init in a directory you can write to (or pass -C DIR)") from None
+    except OSError as e:
+        raise EnvctlError(f"create {e.filename or spec_path}: {e.strerror or e}",
+                          hint="run envctl init in a writable directory (or pass -C DIR)") from None
     out.info(f"wrote {spec_path}" + (" and added /.envctl/ to .gitignore" if ignored else ""))
     out.result({"spec": str(spec_path), "image": image, "gitignoreUpdated": ignored},
                f"next: edit {spec_path.name}, then 'envctl validate{_file_opt(args.file)}' and "

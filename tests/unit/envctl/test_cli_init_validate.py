@@ -88,3 +88,39 @@ def test_help_lists_commands_and_exit_codes(run_envctl, tmp_path):
     assert r.returncode == 0
     for word in ("init", "validate", "version", "exit codes", "3  envctl.lock missing or stale"):
         assert word in r.stdout
+
+
+def test_init_on_a_read_only_filesystem_is_one_error(tmp_path):
+    """EROFS (a read-only bind mount in a private mount namespace), with and without --force."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a read-only bind mount")
+    proj = tmp_path / "ro"
+    proj.mkdir()
+    for extra in ([], ["--force"]):
+        script = (f"mount --bind -o ro {proj} {proj} && cd {proj} && "
+                  f"exec {sys.executable} -m envctl init {' '.join(extra)}")
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+        assert r.stderr.splitlines()[0].startswith(f"envctl: error: create {proj}/envctl.yaml"), r.stderr
+        assert "Read-only file system" in r.stderr and "hint: run envctl init in a writable directory" in r.stderr
+    assert list(proj.iterdir()) == []
+
+
+def test_init_in_a_directory_the_user_cannot_write_is_one_error(rootless_user):
+    proj = rootless_user.tmpdir() / "locked"
+    proj.mkdir(mode=0o555)
+    r = rootless_user.envctl("init", cwd=proj)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert "Permission denied" in r.stderr.splitlines()[0]
+    assert "hint: run envctl init in a directory you can write to" in r.stderr
+    assert list(proj.iterdir()) == []
