@@ -86,7 +86,27 @@ class RuntimeExecutor:
 
             if any(s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) for s in forwarded_signals()):
                 raise KeyboardInterrupt   # Ctrl-C stopped the step: "envctl: interrupted", not a failed step (QA L2)
-        return RunResult(status, tuple(cap.tail))
+        return RunResult(status, tuple(cap.tail), self._failure_hint(status, cap.tail))
+
+    def _failure_hint(self, status: int, tail) -> str | None:
+        """What ``envctl doctor`` says when a rootless step failed switching users with only the
+        user's own id mapped (no /etc/subuid range): apt's ``_apt`` sandbox, su, chown to others."""
+        if status == 0 or not self.rootless or sum(n for _, _, n in self.uid_map) > 1:
+            return None
+        text = "\n".join(tail).lower()
+        if not any(w in text for w in _ID_SWITCH_ERRORS):
+            return None
+        from runtime.host import probe_subids
+
+        fix = probe_subids().hint
+        return ("this rootless environment maps only your own user id (no /etc/subuid range), so "
+                "commands that switch users fail" + (f": {fix}" if fix else "") + "; see 'envctl doctor' "
+                "and docs/rootless.md")
+
+
+# what tools print when setgroups/setuid/chown to an unmapped id fails (apt: "setgroups 65534
+# failed - setgroups (1: Operation not permitted)", "seteuid 100 failed")
+_ID_SWITCH_ERRORS = ("setgroups", "setegid", "seteuid", "setgid", "setuid", "chown", "invalid argument")
 
 
 class _Capture:

@@ -72,6 +72,7 @@ class RunResult:
 
     status: int
     output_tail: tuple[str, ...] = ()
+    hint: str | None = None   # the executor's own advice for a failed step (e.g. what doctor says)
 
 
 class Executor(Protocol):
@@ -310,7 +311,7 @@ class _Builder:
             tail = "\n".join("  | " + line for line in result.output_tail[-TAIL_LINES:])
             raise BuildError(f"build step {index + 1} ({_describe(step)}) failed with exit status "
                              f"{result.status}" + (f"; last lines of output:\n{tail}" if tail else ""),
-                             hint="fix the command in envctl.yaml; earlier steps stay cached")
+                             hint=result.hint or "fix the command in envctl.yaml; earlier steps stay cached")
 
     def _empty_lower(self) -> Path:
         p = self.store.root / "cache" / "empty-lower"

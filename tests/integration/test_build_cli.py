@@ -158,3 +158,24 @@ def test_rootless_steps(rootless_user, test_images):
         assert v.returncode == 0, v.stdout + v.stderr
     finally:
         subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+@pytest.mark.rootless
+def test_rootless_step_switching_users_without_subids_says_what_doctor_says(rootless_user, test_images):
+    """Only the user's own id mapped (ENVCTL_SUBIDS=0, as without an /etc/subuid range): a step
+    that chowns to another id fails with the mapping explained, not 'fix the command'."""
+    work = rootless_user.tmpdir()
+    try:
+        proj = work / "p"
+        make_project(proj, test_images.refs["single"], "steps:\n  - run: busybox touch /x && busybox chown 5:5 /x\n")
+        for p in (proj, proj / "envctl.yaml", proj / "app.txt"):
+            os.chown(p, rootless_user.uid, rootless_user.gid)
+        env = {"ENVCTL_HOME": str(work / "home"), "ENVCTL_SUBIDS": "0"}
+        up = rootless_user.envctl("up", cwd=proj, env=env, timeout=180)
+        assert up.returncode == 1, up.stderr
+        assert "build step 1" in up.stderr and "Invalid argument" in up.stderr, up.stderr
+        hint = [line for line in up.stderr.splitlines() if line.startswith("hint: ")]
+        assert hint and "maps only your own user id" in hint[0] and "envctl doctor" in hint[0], up.stderr
+        assert "fix the command" not in up.stderr
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=False)
