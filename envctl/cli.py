@@ -76,6 +76,13 @@ class _TopHelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
+    def format_help(self) -> str:
+        # command descriptions are the modules' docstrings: show their RST markup as plain text
+        import re
+
+        text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", super().format_help())
+        return text.replace("``", "")
+
     def error(self, message: str):  # argparse's own exit is 2 too; keep our one-line format
         self.print_usage(sys.stderr)
         sys.stderr.write(f"envctl: error: {message}\n")

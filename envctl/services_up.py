@@ -232,7 +232,7 @@ def start_failures(rows: list[dict], sdir: Path) -> list[str]:
     non-zero, failed to start, crash-looping (backoff), or running but not ready after their
     ``ready`` timeout; each with the last line of its log. ``rows`` as ``services_status``.
     """
-    from runtime.service_log import log_path
+    from runtime.service_log import log_path, read_lines
 
     bad = []
     for r in rows:
@@ -244,7 +244,7 @@ def start_failures(rows: list[dict], sdir: Path) -> list[str]:
         else:
             continue
         try:
-            lines = [x.strip() for x in log_path(sdir, r["name"]).read_text(errors="replace").splitlines()]
+            lines = [x.strip() for _, x in read_lines(log_path(sdir, r["name"]))]
         except OSError:
             lines = []
         own = [x for x in lines if x and not x.startswith("[envctl]")]  # the service's own output first

@@ -4,6 +4,10 @@ Like ``docker compose up``: ``web  | listening on :8000``, the name padded to th
 coloured per service on a terminal (``NO_COLOR`` turns colour off). Every line also goes to
 ``<log_dir>/<name>.log`` (append, kept across restarts), read back by ``envctl logs``.
 Supervisor events (restarts, exits, backoff) are written the same way, marked ``[envctl]``.
+
+In the file each line starts with its UTC time, ``2026-12-02T18:45:01.123Z <text>`` (what
+``envctl logs --timestamps`` shows; plain ``envctl logs`` strips it), and a new session (a new
+``envctl up``) first writes a separator line when the file already holds an earlier session's output.
 """
 
 from __future__ import annotations
@@ -14,10 +18,36 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["LogSink", "log_path", "COLOURS"]
+__all__ = ["LogSink", "log_path", "COLOURS", "stamp", "split_stamp", "read_lines", "SESSION_MARK"]
 
 # compose's palette order (cyan, yellow, green, magenta, blue, then bright variants)
 COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
+
+
+SESSION_MARK = "[envctl] ---- new session"
+
+
+def stamp(t: float | None = None) -> str:
+    """UTC time ``t`` (seconds since the epoch, default now) as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (str)."""
+    t = time.time() if t is None else t
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def split_stamp(line: str) -> tuple[str | None, str]:
+    """``(stamp, text)`` of one log-file line; ``(None, line)`` for a line written without one."""
+    if len(line) >= 25 and line[4] == "-" and line[10] == "T" and line[23] == "Z" and line[24] == " " \
+            and line[:4].isdigit():
+        return line[:24], line[25:]
+    return None, line
+
+
+def read_lines(path: Path) -> list[tuple[str | None, str]]:
+    """Every line of a service log as ``(stamp or None, text)``; [] when the file is missing."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return [split_stamp(x) for x in text.splitlines()]
 
 
 def log_path(log_dir: Path, name: str) -> Path:
@@ -65,7 +95,7 @@ class LogSink:
         with self._lock:
             f = self._file(name)
             if f is not None:
-                f.write(text + "\n")
+                f.write(f"{stamp()} {text}\n")
                 f.flush()
             if self.console is not None:
                 try:
@@ -94,6 +124,8 @@ class LogSink:
         if f is None:
             f = self._files[name] = open(log_path(self.log_dir, name), "a", encoding="utf-8",
                                          errors="replace")
+            if f.tell() > 0:  # the file holds an earlier session: mark where this one starts
+                f.write(f"{stamp()} {SESSION_MARK} {time.strftime('%Y-%m-%d %H:%M:%S %Z')} ----\n")
         return f
 
     def _pump(self, name: str, fd: int) -> None:

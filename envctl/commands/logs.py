@@ -2,7 +2,12 @@
 
 Reads ``envs/<id>/services/<name>.log`` (written by ``envctl up``, foreground or ``-d``). Several
 services are shown prefixed by name, like ``docker compose logs``; ``-f`` keeps following until
-Ctrl-C or until the services stop.
+Ctrl-C or until the services stop. ``-t``/``--timestamps`` shows when each line was written (UTC,
+as ``docker logs -t``); a line ``[envctl] ---- new session ...`` separates one ``envctl up``'s
+output from the next.
+
+Here ``-f`` is ``--follow`` (``docker compose logs -f``, ``kubectl logs -f``), not the spec file:
+name a spec with ``--file FILE``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ def add_parser(sub, name, parents):
     """
     p = sub.add_parser(name, parents=parents, help="show the services' output", description=__doc__,
                        conflict_handler="resolve")
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing new output (here -f is --follow; the spec file is --file FILE)")
+    p.add_argument("-t", "--timestamps", action="store_true", help="show each line's time (UTC)")
     p.add_argument("-n", "--tail", type=_count, metavar="N", help="only the last N lines of each service")
     p.add_argument("services", nargs="*", metavar="SERVICE", help="services to show (default: all)")
     return p
@@ -44,7 +51,10 @@ def _names(sdir, wanted, known=()):
                   | set(known))
     for n in wanted:
         if n not in have:
-            raise UsageError(f"no logs for service {n}", hint=f"services with logs: {', '.join(have) or 'none'}")
+            hint = f"services with logs: {', '.join(have) or 'none'}"
+            if n.endswith((".yaml", ".yml")):
+                hint += "; for logs -f is --follow (as in docker compose logs -f): name the spec with --file FILE"
+            raise UsageError(f"no logs for service {n}", hint=hint)
     return list(wanted) or have
 
 
@@ -58,14 +68,19 @@ def run(args) -> int:
 
     from envctl.commands._enter import current_env
     from envctl.services_up import _pid_alive, _read_status, services_dir
-    from runtime.service_log import LogSink
+    from runtime.service_log import LogSink, split_stamp
 
     _project, d, _env = current_env(args)
     sdir = services_dir(d)
     names = _names(sdir, args.services, [r.get("name") for r in (_read_status(d) or {}).get("services") or ()
                                          if isinstance(r, dict) and r.get("name")])
     sink = LogSink(None, names, console=sys.stdout)
-    write = (lambda n, ln: sink.line(n, ln)) if len(names) > 1 else (lambda n, ln: sys.stdout.write(ln + "\n"))
+    emit = (lambda n, ln: sink.line(n, ln)) if len(names) > 1 else (lambda n, ln: sys.stdout.write(ln + "\n"))
+
+    def write(n, ln):
+        when, text = split_stamp(ln)
+        emit(n, f"{when or ' ' * 24} {text}" if args.timestamps else text)
+
     files, bufs = {}, {}
     for n in names:
         f = files[n] = _open_log(sdir, n)

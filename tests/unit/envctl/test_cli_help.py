@@ -46,3 +46,9 @@ def test_help_through_the_entry_point():
     r = subprocess.run([sys.executable, "-m", "envctl", "--help"], capture_output=True, text=True, timeout=60,
                        env={"PATH": "/usr/bin:/bin", "COLUMNS": "80"})
     assert r.returncode == 0 and "exit codes:" in r.stdout and all(f"    {n} " in r.stdout for n in COMMANDS)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_command_help_is_plain_text_without_rst_markup(capsys, name):
+    text = _help(capsys, [name, "--help"])
+    assert "``" not in text and ":func:" not in text and ":class:" not in text, text
