@@ -1,9 +1,11 @@
-"""`envctl init` and `envctl validate` through the real CLI (subprocess, `python -m envctl`)."""
+"""`envctl init` and `envctl validate` through the real CLI (subprocess, `python -m envctl`); init's
+"next:" hint carries ``-f FILE`` when the spec has another name (checked in-process)."""
 
 import json
 
 import yaml
 
+from envctl.cli import main
 from specs.load import parse_spec
 
 
@@ -88,3 +90,15 @@ def test_help_lists_commands_and_exit_codes(run_envctl, tmp_path):
     assert r.returncode == 0
     for word in ("init", "validate", "version", "exit codes", "3  envctl.lock missing or stale"):
         assert word in r.stdout
+
+
+def test_init_hint_carries_the_file(tmp_path, capsys):
+    assert main(["init", "-C", str(tmp_path), "-f", "custom.yaml", "--image", "busybox"]) == 0
+    out = capsys.readouterr().out
+    assert "'envctl validate -f custom.yaml' and 'envctl lock -f custom.yaml'" in out
+    assert main(["validate", "-C", str(tmp_path), "-f", "custom.yaml"]) == 0
+
+
+def test_init_hint_without_file_option_for_the_default_name(tmp_path, capsys):
+    assert main(["init", "-C", str(tmp_path), "--image", "busybox"]) == 0
+    assert "then 'envctl validate' and 'envctl lock'" in capsys.readouterr().out
