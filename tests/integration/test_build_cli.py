@@ -1,11 +1,16 @@
 """The build-steps CLI end to end on a busybox image in the loopback registry, through the real
 runtime: up (steps + lock records), verify, push/export (skopeo reads it; a second env uses it
-as its image), the registry build cache across two stores, and a rootless build."""
+as its image), the registry build cache across two stores, and a rootless build. Ctrl-C during a
+build step is ``envctl: interrupted``, exit 130 (not a failed step to fix in envctl.yaml); a step
+that exits 130 by itself is still a failed step."""
 
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -91,6 +96,40 @@ def test_failed_step_shows_status_and_output(tmp_path, run_envctl, test_images):
                          "steps:\n  - run: echo first > /first\n  - run: echo fixed > /second\n")
     again = ok(run_envctl("up", cwd=fixed))
     assert again.stderr.count("cached (local)") == 1 and again.stderr.count(": building") == 1
+
+
+def _project(tmp_path, image, run):
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "envctl.yaml").write_text(f"version: 1\nimage: {image}\nsteps:\n  - run: {run}\n")
+    return proj
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root build path")
+def test_ctrl_c_during_a_step_is_an_interruption(tmp_path, test_images, envctl_home):
+    proj = _project(tmp_path, test_images.refs["single"], "busybox touch /started && busybox sleep 60")
+    p = subprocess.Popen([sys.executable, "-m", "envctl", "up"], cwd=proj, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(envctl_home.glob("tmp/build-*/layer/root/started")):
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, err
+    assert "envctl: interrupted" in err and "failed with exit status" not in err, err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root build path")
+def test_step_exiting_130_by_itself_is_a_failed_step(tmp_path, run_envctl, test_images):
+    proj = _project(tmp_path, test_images.refs["single"], "exit 130")
+    r = run_envctl("up", cwd=proj)
+    assert r.returncode == 1 and "failed with exit status 130" in r.stderr, r.stderr
 
 
 @needs_root

@@ -1,7 +1,11 @@
 """The builtin runtime through the real CLI, as root and as an unprivileged user (busybox rootfs).
 
 Covers issue 5's test list: PID 1, exit codes, signals, stdin, ownership in the project, masked
-paths, capabilities, fds, network none, exec into a running environment, down.
+paths, capabilities, fds, network none, exec into a running environment, down. The working
+directory: a missing one (OCI process.cwd, ``-w``, a ``workdir:`` step) is created, like runc does;
+commands run from a subdirectory of the project start in the matching subdirectory of the workdir
+(the project's bind mount), like ``nix develop``/devbox keep the cwd, while the project root and
+directories outside the project start in the workdir, and ``-w`` wins.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import time
 
 import pytest
 
+from envctl import _fast
+from envctl.commands._enter import mapped_cwd
 from tests.integration.runtime_fixtures import root_env, rootless_env, rt_env  # noqa: F401 (fixtures)
 
 # Docker's 14 default capabilities as a /proc/self/status mask
@@ -156,6 +162,71 @@ def test_hostname_and_cwd(rt_env):
     rt_env.prepare()
     r = rt_env.envctl("run", "--", "sh", "-c", "pwd; hostname")
     assert r.stdout.split() == ["/workspace", "project"]
+
+
+def test_run_w_creates_missing_directory(rt_env):
+    rt_env.prepare()
+    r = rt_env.envctl("run", "-w", "/a/b", "--", "sh", "-c", "pwd; stat -c %a /a/b")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["/a/b", "755"]
+
+
+def test_cwd_created_before_the_user_switch(rt_env):
+    # runc makes process.cwd as the container's root, then switches user: a non-root user gets it too
+    rt_env.prepare({"user": "1000:1000"})
+    r = rt_env.envctl("run", "-w", "/opt/new", "--", "sh", "-c", "id -u; pwd")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1000", "/opt/new"]
+
+
+@pytest.mark.registry
+@pytest.mark.skipif(os.geteuid() != 0, reason="root build path")
+def test_workdir_step_creates_the_directory(tmp_path, run_envctl, test_images):
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "envctl.yaml").write_text(f"version: 1\nimage: {test_images.refs['single']}\n"
+                                      "steps:\n  - workdir: /opt/w\n  - run: pwd > /opt/w/where\n")
+    up = run_envctl("up", cwd=proj)
+    assert up.returncode == 0, up.stderr
+    r = run_envctl("run", "--", "busybox", "cat", "/opt/w/where", cwd=proj)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "/opt/w\n"
+
+
+def _cfg(src, dest="/workspace"):
+    return {"process": {"cwd": dest}, "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                                                 {"destination": dest, "type": "bind", "source": str(src)}]}
+
+
+@pytest.mark.parametrize("where,want", [("", None), ("sub", "/workspace/sub"), ("sub/deep er", "/workspace/sub/deep er"),
+                                        ("..", None), ("link", "/workspace/sub")])
+def test_subdirectory_cwd_mapping_same_in_fast_entry(tmp_path, monkeypatch, where, want):
+    proj = tmp_path / "proj"
+    (proj / "sub" / "deep er").mkdir(parents=True)
+    (proj / "link").symlink_to(proj / "sub")
+    monkeypatch.chdir(proj / where)
+    assert mapped_cwd(_cfg(proj)) == _fast._mapped_cwd(_cfg(proj)) == want
+    other = _cfg(proj, "/srv/app/")
+    assert mapped_cwd(other) == _fast._mapped_cwd(other) == (want and want.replace("/workspace", "/srv/app"))
+    assert mapped_cwd({"process": {"cwd": "/workspace"}, "mounts": []}) is None
+
+
+def test_run_from_a_subdirectory(rt_env):
+    rt_env.prepare()
+    sub = rt_env.project / "sub" / "deeper"
+    sub.mkdir(parents=True)
+    if rt_env.user:
+        os.chown(rt_env.project / "sub", rt_env.uid, rt_env.uid)
+        os.chown(sub, rt_env.uid, rt_env.uid)
+    py = [rt_env.python, "-m", "envctl"]
+    fast = rt_env.run_raw([*py, "run", "--", "pwd"], cwd=sub)
+    assert (fast.returncode, fast.stdout) == (0, "/workspace/sub/deeper\n"), fast.stderr
+    full = rt_env.run_raw([*py, "run", "--project=../..", "--", "pwd"], cwd=sub)
+    assert (full.returncode, full.stdout) == (0, "/workspace/sub/deeper\n"), full.stderr
+    top = rt_env.run_raw([*py, "run", "--", "pwd"], cwd=rt_env.project)
+    assert top.stdout == "/workspace\n", top.stderr
+    w = rt_env.run_raw([*py, "run", "-w", "/tmp", "--", "pwd"], cwd=sub)
+    assert w.stdout == "/tmp\n", w.stderr
 
 
 def test_exec_status_and_down(rt_env):

@@ -1,5 +1,10 @@
 """``envctl up`` against the loopback registry: cold/warm, sharing, crashes, concurrency, gc, fsck.
 
+A changed unpacked layer: ``store fsck`` quarantines it and ``up`` repairs it; after the quarantine
+``envctl run`` (fast entry and full CLI) brings the environment up again (unpacks the layer)
+instead of failing with a bare mount error; ``envctl verify`` re-checks the layers the environment
+uses (fsck's tree comparison, read-only) and fails on the changed one.
+
 Real components only: docker-registry on 127.0.0.1 (tests.fixtures.registry), a throttling
 forwarder in front of it when a test must act mid-download (tests.fixtures.throttle), the CLI in
 subprocesses, SIGKILL.
@@ -18,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from envctl import _fast
+from envctl.commands._enter import rootfs_present
 from tests.fixtures.images import LayoutBuilder, busybox_files, tar_layer
 from tests.fixtures.throttle import Throttle
 
@@ -226,6 +233,71 @@ def test_fsck_quarantines_corruption_and_up_repairs(registry, up_images, tmp_pat
     again = up_json(envctl("up", "--json", cwd=proj, home=envctl_home))
     assert again["layersUnpacked"] == 1
     assert json.loads(envctl("store", "fsck", "--json", cwd=proj, home=envctl_home).stdout)["clean"]
+
+
+def test_rootfs_present_same_in_fast_entry(tmp_path):
+    (tmp_path / "a").mkdir()
+    cases = [None, {}, {"driver": "overlay", "lowerdirs": []},
+             {"driver": "overlay", "lowerdirs": [str(tmp_path / "a")]},
+             {"driver": "overlay", "lowerdirs": [str(tmp_path / "a"), str(tmp_path / "gone")]},
+             {"driver": "copy", "path": str(tmp_path / "a")}, {"driver": "copy", "path": str(tmp_path / "b")}]
+    got = [rootfs_present(c) for c in cases]
+    assert got == [_fast._rootfs_present(c) for c in cases] == [False, False, False, True, False, True, False]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root runtime path")
+@pytest.mark.parametrize("entry", ["fast", "full"])
+def test_run_after_fsck_quarantine_unpacks_again(tmp_path, run_envctl, test_images, envctl_home, entry):
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "envctl.yaml").write_text(f"version: 1\nimage: {test_images.refs['single']}\n")
+    up = run_envctl("up", cwd=proj)
+    assert up.returncode == 0, up.stderr
+    env = json.loads(next((envctl_home / "envs").glob("*/env.json")).read_text())
+    lower = env["rootfs"]["lowerdirs"][-1]
+    victim = next(os.path.join(r, f) for r, _, fs in os.walk(lower) for f in fs
+                  if not os.path.islink(os.path.join(r, f)))
+    with open(victim, "ab") as f:
+        f.write(b"tampered\n")
+    fsck = run_envctl("store", "fsck", cwd=proj)
+    assert fsck.returncode == 1 and "quarantined" in fsck.stdout + fsck.stderr
+    assert not os.path.isdir(lower)
+    # "--project=." is not one of the fast entry's plain forms: the full CLI's load_env runs
+    args = ("run", "--", "busybox", "true") if entry == "fast" else ("run", "--project=.", "--", "busybox", "true")
+    assert (_fast.parse_run(list(args[1:])) is None) == (entry == "full")
+    r = run_envctl(*args, cwd=proj)
+    assert r.returncode == 0, r.stderr
+    assert os.path.isdir(lower)
+    with open(victim, "rb") as f:
+        assert b"tampered" not in f.read()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root store")
+def test_verify_fails_on_a_changed_unpacked_layer(tmp_path, run_envctl, test_images, envctl_home):
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "envctl.yaml").write_text(f"version: 1\nimage: {test_images.refs['single']}\n")
+    assert run_envctl("lock", cwd=proj).returncode == 0
+    before = run_envctl("verify", cwd=proj)  # not up yet: says what it did not check
+    assert before.returncode == 0, before.stderr
+    assert "layers: not checked" in before.stdout
+    assert run_envctl("up", cwd=proj).returncode == 0
+    good = run_envctl("verify", cwd=proj)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "0 changed" in good.stdout and "verify: OK" in good.stdout
+    env = json.loads(next((envctl_home / "envs").glob("*/env.json")).read_text())
+    lower = env["rootfs"]["lowerdirs"][-1]
+    victim = next(os.path.join(r, f) for r, _, fs in os.walk(lower) for f in fs
+                  if not os.path.islink(os.path.join(r, f)))
+    with open(victim, "ab") as f:
+        f.write(b"tampered\n")
+    bad = run_envctl("verify", cwd=proj)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "1 changed" in bad.stdout and "unpacked tree changed" in bad.stdout and "FAILED" in bad.stdout
+    js = json.loads(run_envctl("verify", "--json", "--no-rebuild", cwd=proj).stdout)
+    assert js["ok"] is False and [x["status"] for x in js["layers"]].count("changed") == 1
+    assert os.path.isdir(lower)  # read-only: verify quarantines nothing
+
 
 
 def test_gc_drops_projects_whose_lock_is_gone_keeps_running_envs(registry, up_images, tmp_path, envctl_home):

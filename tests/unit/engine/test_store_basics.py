@@ -1,21 +1,28 @@
-"""Store building blocks: the verifying reader, compression sniffing, flock, blob ingest/fetch."""
+"""Store building blocks: the verifying reader, compression sniffing, flock, blob ingest/fetch, and
+an unusable store root (ENVCTL_HOME a file, another user's store): one StoreError line naming the
+store with an ENVCTL_HOME hint, not an internal OSError."""
 
 from __future__ import annotations
 
 import gzip
 import io
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
 
 from engine.layers.compression import check_media_type, detect, open_decompressed
-from engine.errors import BlobNotFound, DigestMismatch, SizeMismatch, UnsafeLayer
+from engine.errors import BlobNotFound, DigestMismatch, SizeMismatch, StoreError, UnsafeLayer
 from engine.store.locking import FileLock, LockBusy, is_locked
 from engine.layers.chain import chain_ids
 from engine.store.cas import Store
 from engine.store.verifying import VerifyingReader
 from specs.digest import Digest
 from tests.fixtures.layers import DictSource, digest_of
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def test_verifying_reader_checks_at_eof_only():
@@ -114,3 +121,35 @@ def test_tmp_and_envs_are_orlov_top_dirs(tmp_path):
         finally:
             os.close(fd)
         assert bool(flags & FS_TOPDIR_FL) == fstype.startswith("ext"), fstype
+
+
+def test_store_home_is_a_file(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    for root in (f, f / "sub"):
+        with pytest.raises(StoreError) as e:
+            Store(root).ensure()
+        assert e.value.message.startswith(f"open store {root}: ") and "ENVCTL_HOME" in e.value.hint
+
+
+def test_cli_reports_an_unusable_store_in_one_line(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = subprocess.run([sys.executable, "-m", "envctl", "store", "fsck"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "ENVCTL_HOME": str(f), "PYTHONPATH": REPO})
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[0] == f"envctl: error: open store {f}: not a directory", r.stderr
+
+
+def test_other_users_store_is_one_error(tmp_path, rootless_user):
+    root_store = tmp_path / "store"
+    Store(root_store).ensure()
+    os.chmod(tmp_path, 0o755)
+    code = ("import sys; from pathlib import Path; from engine.store.cas import Store\n"
+            "from engine.errors import StoreError\n"
+            "try:\n    Store(Path(sys.argv[1])).ensure()\n"
+            "except StoreError as e:\n    print(e.message); sys.exit(7)\n")
+    r = rootless_user.run([rootless_user.python, "-c", code, str(root_store)])
+    assert r.returncode == 7, r.stderr
+    assert r.stdout.strip() in (f"open store {root_store}: Operation not permitted",
+                                f"open store {root_store}: Permission denied")

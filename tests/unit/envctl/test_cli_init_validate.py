@@ -1,9 +1,11 @@
-"""`envctl init` and `envctl validate` through the real CLI (subprocess, `python -m envctl`)."""
+"""`envctl init` and `envctl validate` through the real CLI (subprocess, `python -m envctl`); init's
+"next:" hint carries ``-f FILE`` when the spec has another name (checked in-process)."""
 
 import json
 
 import yaml
 
+from envctl.cli import main
 from specs.load import parse_spec
 
 
@@ -124,3 +126,15 @@ def test_init_in_a_directory_the_user_cannot_write_is_one_error(rootless_user):
     assert "Permission denied" in r.stderr.splitlines()[0]
     assert "hint: run envctl init in a directory you can write to" in r.stderr
     assert list(proj.iterdir()) == []
+
+
+def test_init_hint_carries_the_file(tmp_path, capsys):
+    assert main(["init", "-C", str(tmp_path), "-f", "custom.yaml", "--image", "busybox"]) == 0
+    out = capsys.readouterr().out
+    assert "'envctl validate -f custom.yaml' and 'envctl lock -f custom.yaml'" in out
+    assert main(["validate", "-C", str(tmp_path), "-f", "custom.yaml"]) == 0
+
+
+def test_init_hint_without_file_option_for_the_default_name(tmp_path, capsys):
+    assert main(["init", "-C", str(tmp_path), "--image", "busybox"]) == 0
+    assert "then 'envctl validate' and 'envctl lock'" in capsys.readouterr().out

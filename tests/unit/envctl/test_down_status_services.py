@@ -1,4 +1,6 @@
-"""``envctl down`` stops the services supervisor first; ``envctl status`` shows per-service rows."""
+"""``envctl down`` stops the services supervisor first and says what it stopped ("stopped" also when
+the supervisor took the environment down with its services); its ``-t`` takes 0 or more seconds
+(anything else is a usage error); ``envctl status`` shows per-service rows."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import time
 
 import pytest
 
+import envctl.services_up
+import runtime.lifecycle
 from envctl.cli import main
 from envctl.commands._enter import env_dir
 from envctl.project import find_project
@@ -95,3 +99,34 @@ def test_status_services_stopped_when_supervisor_gone(project, supervisor, capsy
                                                                               ("web", "stopped", None)]
     assert main(["status", "-C", str(project.root), "--json", "--all"]) == 0
     assert len(json.loads(capsys.readouterr().out)[0]["services"]) == 2
+
+
+@pytest.fixture
+def cwd_project(tmp_path, monkeypatch):
+    d = tmp_path / "proj"
+    d.mkdir()
+    (d / "envctl.yaml").write_text("version: 1\nimage: busybox\n")
+    monkeypatch.chdir(d)
+    return d
+
+
+@pytest.mark.parametrize("services, env, expect", [
+    (True, False, "proj: stopped\n"),
+    (False, True, "proj: stopped\n"),
+    (False, False, "proj: not running\n"),
+])
+def test_down_says_what_it_stopped(cwd_project, monkeypatch, capsys, services, env, expect):
+    monkeypatch.setattr(envctl.services_up, "stop_services", lambda d, timeout: services)
+    monkeypatch.setattr(runtime.lifecycle, "stop", lambda d, timeout: env)
+    assert main(["down"]) == 0
+    assert capsys.readouterr().out == expect
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["down", "-t", "-1"], "0 or more seconds"), (["down", "-t", "nan"], "0 or more seconds"),
+    (["down", "-t", "x"], "invalid number of seconds")])
+def test_negative_or_bad_grace_period_is_a_usage_error(project, capsys, argv, msg):
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "-C", str(project.root)])
+    assert e.value.code == 2
+    assert msg in capsys.readouterr().err

@@ -3,7 +3,7 @@
 import pytest
 
 from specs.errors import SpecError, SpecErrors
-from specs.load import MAX_NODES, load_spec, parse_spec
+from specs.load import MAX_NODES, load_spec, parse_spec, read_document
 
 HEAD = "version: 1\nimage: debian\n"
 
@@ -165,6 +165,33 @@ def test_alias_bomb_bounded():
     assert (line, col) == (1, 4)  # the anchored node being expanded
 
 
+# the size bound names aliases only when the document uses them; a recursive alias's key path
+# is shortened (not 64 levels long)
+
+def test_large_plain_spec_does_not_blame_aliases():
+    text = "version: 1\nimage: busybox\nenv:\n" + "".join(f"  K{i}: v\n" for i in range(MAX_NODES + 5))
+    with pytest.raises(SpecError) as e:
+        read_document(text, "envctl.yaml")
+    assert f"document has more than {MAX_NODES} values" in e.value.message
+    assert "alias" not in e.value.message + (e.value.hint or "")
+
+
+def test_alias_bomb_is_named_as_such():
+    text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcde", "bcdef"))
+    with pytest.raises(SpecError) as e:
+        read_document(text, "envctl.yaml")
+    assert "alias/anchor bomb" in e.value.message
+
+
+def test_recursive_alias_path_is_short():
+    with pytest.raises(SpecError) as e:
+        read_document("a: &x [*x]\n", "envctl.yaml")
+    assert "alias" in e.value.message and len(e.value.message) < 200, e.value.message
+    assert "a[0][0][0]... (" in e.value.path
+
+
 def test_aliases_and_merge_keys_within_bounds():
     spec = parse_spec(HEAD + "x-base: &b {command: x, restart: always}\nservices:\n  web:\n    <<: *b\n    command: y\n")
     (web,) = spec.services
@@ -280,3 +307,29 @@ def test_quote_advice_only_when_the_quoted_text_would_be_valid():
     ]
     assert one("version: 1\nimage: 2024-01-01\n") == (
         2, 8, "image", 'expected a string, got a date (2024-01-01); quote it: "2024-01-01"')
+
+
+# an env value over the kernel's 128 KiB MAX_ARG_STRLEN (every command would fail with "argument
+# list too long") is refused at validate, located at its key
+
+def _spec(n: int, where: str = "env") -> str:
+    big = "x" * n
+    if where == "env":
+        return f"version: 1\nimage: busybox\nenv:\n  SMALL: a\n  BIG: {big}\n"
+    return f"version: 1\nimage: busybox\nservices:\n  web:\n    command: x\n    env:\n      BIG: {big}\n"
+
+
+@pytest.mark.parametrize("where", ["env", "service"])
+def test_env_value_over_the_kernel_limit_is_refused(where):
+    with pytest.raises(SpecError) as e:
+        parse_spec(_spec(500_000, where))
+    text = str(e.value)
+    assert "BIG=... is 500005 bytes" in text and "MAX_ARG_STRLEN" in text
+    assert ":5:" in text or ":7:" in text   # file:line of the key
+
+
+def test_env_value_at_the_kernel_limit_is_accepted():
+    spec = parse_spec(_spec(131072 - len("BIG=") - 1))
+    assert len(spec.env_dict()["BIG"]) == 131067
+    with pytest.raises(SpecError):
+        parse_spec(_spec(131072 - len("BIG=")))

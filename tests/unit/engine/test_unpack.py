@@ -1,10 +1,17 @@
-"""QA L3: an interrupted ``up`` left ``tmp/layer-*`` unpack directories until gc/fsck; the next
-unpack of that layer (under its layer lock) removes them."""
+"""Unpacking a layer, beside the hostile-layer corpus (test_unpack_corpus.py): a bad
+``ENVCTL_UNPACK_WORKERS`` is one StoreError line naming the setting (like
+ENVCTL_STORAGE_DRIVER=zfs), not an internal ValueError; the next unpack of a layer (under its
+layer lock) removes the ``tmp/layer-*`` directories an interrupted ``up`` left for that layer, and
+keeps other layers' and resumable downloads' temp files."""
 
 import io
 import tarfile
 
+import pytest
+
+from engine.errors import StoreError
 from engine.layers.snapshots import default_options, unpack_into_store
+from engine.layers.unpack import UnpackOptions, unpack_tar
 from engine.store.cas import Store
 from specs.digest import Digest
 
@@ -17,6 +24,22 @@ def _tar() -> bytes:
         info.size = len(data)
         t.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5"])
+def test_bad_unpack_workers_setting_is_one_error(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("ENVCTL_UNPACK_WORKERS", value)
+    with pytest.raises(StoreError) as e:
+        unpack_tar(io.BytesIO(_tar()), tmp_path, UnpackOptions())
+    assert e.value.message == f"ENVCTL_UNPACK_WORKERS={value}: not a number of threads"
+    assert "1 or more" in e.value.hint
+
+
+@pytest.mark.parametrize("value", ["", "1", "4", " 2 "])
+def test_good_unpack_workers_settings_unpack(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("ENVCTL_UNPACK_WORKERS", value)
+    unpack_tar(io.BytesIO(_tar()), tmp_path, UnpackOptions())
+    assert (tmp_path / "etc" / "hello").read_text() == "hello\n"
 
 
 def test_next_unpack_of_the_layer_removes_leftovers(tmp_path):

@@ -1,13 +1,39 @@
-"""Regression (QA M3): ``-C LINK`` / ``-f LINK/envctl.yaml`` to a project reached through a
-symlink gave another environment id than running inside it (getcwd() is physical), so
-``envctl up -d -C link`` and ``envctl down`` from the project missed each other. The fast entry
-(envctl/_fast.py) must find the same spec."""
+"""envctl.project.find_project, the -C/-f resolution every command shares.
+
+``-f DIR`` and ``-C FILE`` say what is wrong and which option was meant (not "no such file" /
+"no such directory" for paths that exist). A project reached through a symlink (``-C LINK``,
+``-f LINK/envctl.yaml``) is the same project, with the same environment id, as running inside it
+(getcwd() is physical; otherwise ``envctl up -d -C link`` and ``envctl down`` from the project
+would miss each other), and the fast entry (envctl/_fast.py) finds the same spec.
+"""
 
 import pytest
 
 from envctl import _fast
 from envctl.commands._enter import env_id
 from envctl.project import find_project
+from specs.errors import UsageError
+
+
+def test_f_names_a_directory(tmp_path):
+    with pytest.raises(UsageError, match=r"-f .*: is a directory") as e:
+        find_project(None, str(tmp_path))
+    assert e.value.exit_code == 2 and "use -C" in e.value.hint
+
+
+def test_c_names_a_file(tmp_path):
+    f = tmp_path / "envctl.yaml"
+    f.write_text("version: 1\nimage: busybox\n")
+    with pytest.raises(UsageError, match=r"-C .*: not a directory") as e:
+        find_project(str(f))
+    assert "use -f" in e.value.hint
+
+
+def test_missing_paths_say_no_such_directory_or_file(tmp_path):
+    with pytest.raises(UsageError, match=r"-C .*: no such directory"):
+        find_project(str(tmp_path / "nope"))
+    with pytest.raises(UsageError, match=r"-f nope.yaml: no such file"):
+        find_project(str(tmp_path), "nope.yaml")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Regression (QA defect list): export/bundle/generate to a path that cannot be written (a file
-where a directory is needed, /proc, a read-only directory) ended in "envctl: internal error:
-FileNotFoundError/NotADirectoryError/FileExistsError". Now one error line naming the target."""
+"""``envctl export``/``bundle``/``generate`` to a path that cannot be written (a file where a
+directory is needed, /proc, a read-only directory) is one error line naming the target, with a
+hint — not "envctl: internal error: FileNotFoundError/NotADirectoryError/FileExistsError"."""
 
 import errno
 from types import SimpleNamespace

@@ -1,5 +1,6 @@
-"""QA M1: writing envctl.lock where the project cannot be written is one LockError line naming the
-file (was an internal OSError); no temp file is left behind."""
+"""Writing envctl.lock where the project cannot be written (parent is a file, read-only file system,
+directory not writable by the user) is one LockError line naming the file (not an internal
+OSError), and no temp file is left behind."""
 
 import os
 import subprocess
@@ -10,7 +11,7 @@ from envctl.steps import _write_atomic
 from specs.errors import LockError
 
 
-def test_parent_is_a_file(tmp_path):
+def test_lock_parent_is_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(LockError) as e:
         _write_atomic(tmp_path / "f" / "envctl.lock", b"{}")
@@ -22,7 +23,7 @@ def test_parent_is_a_file(tmp_path):
 def test_read_only_project(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "qa-ro", str(ro)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "envctl-test-ro", str(ro)], check=True)
     try:
         with pytest.raises(LockError) as e:
             _write_atomic(ro / "envctl.lock", b"{}")

@@ -1,5 +1,5 @@
-"""Regression (QA defect list): ``envctl verify --no-rebuild`` ended with "verify: OK, the
-environment rebuilds to envctl.lock" although it rebuilt nothing (blobs only)."""
+"""The last line of ``envctl verify``'s text: a full verify says the environment rebuilds to
+envctl.lock; ``--no-rebuild`` (blobs only) says the steps were not rebuilt, never "rebuilds"."""
 
 from types import SimpleNamespace
 
@@ -16,5 +16,5 @@ def test_no_rebuild_does_not_claim_a_rebuild():
     assert "rebuilds" not in text and text.endswith("(steps not rebuilt: --no-rebuild)")
 
 
-def test_full_verify_keeps_its_ok_line():
+def test_full_verify_says_it_rebuilds_to_the_lock():
     assert _text(_report()).endswith("verify: OK, the environment rebuilds to envctl.lock")
