@@ -294,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fast(argv: list[str]) -> int | None:
+    if argv == ["--version"]:  # what argparse's version action prints, without building the parser
+        from envctl import __version__
+
+        sys.stdout.write(f"envctl {__version__}\n")
+        return 0
     if argv[:1] != ["run"] and argv[:1] != ["exec"]:
         return None
     debug = os.environ.get("ENVCTL_DEBUG") == "1"

@@ -43,3 +43,12 @@ def test_invalid_spec_loads_jsonschema_to_explain(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "| jsonschema\n" in r.stderr and "did you mean 'image'" in r.stderr
+
+
+def test_version_flag_imports_only_the_entry(tmp_path):
+    """`envctl --version` is answered by the fast entry: no argparse, no CLI module, no specs."""
+    names = imported(["--version"], tmp_path)
+    assert not names & {"argparse", "specs", "gettext", "json", "envctl.cli"}, sorted(names)
+    r = subprocess.run([sys.executable, "-m", "envctl", "--version"], capture_output=True, text=True, timeout=60)
+    from envctl import __version__
+    assert r.returncode == 0 and r.stdout == f"envctl {__version__}\n"
