@@ -57,6 +57,20 @@ def _inst(archive, root, *names):
     return {line.split()[1]: line.split()[2].strip("(") for line in out.splitlines() if line.startswith("Inst ")}
 
 
+def test_image_files_make_apt_trust_the_archive_through_signed_by(apt_archive, apt_root):
+    files = apt_archive.image_files()
+    for rel, data in files.items():
+        (apt_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (apt_root / rel).write_bytes(data)
+    argv = apt_archive.apt_argv(apt_root)
+    (apt_root / "etc/apt/sources.list").write_text("")  # only the .sources file from the image
+    sources = apt_root / "etc/apt/sources.list.d/envctl-test.sources"
+    sources.write_text(sources.read_text().replace("Signed-By: /", f"Signed-By: {apt_root}/"))
+    r = subprocess.run(["apt-get", *argv, "update"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "W:" not in r.stderr, r.stdout + r.stderr
+    assert "Signed-By: /etc/apt/keyrings/envctl-test.gpg" in files["etc/apt/sources.list.d/envctl-test.sources"].decode()
+
+
 def test_apt_resolves_dependency_chain_and_alternatives(apt_archive, apt_root):
     _apt(apt_archive, apt_root, "update")
     assert _inst(apt_archive, apt_root, "ectl-hello") == {"ectl-hello": "2.0-1", "ectl-libgreet1": "1.0-1",
