@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.fixtures.registry_fixtures import (auth_env, auth_registry, registry, registry_proxy,  # noqa: E402,F401
                                              test_images)
+from tests.fixtures.package_fixtures import apt_archive, npm_registry, pypi_index  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)
