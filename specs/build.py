@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from specs.errors import InvalidReference, SpecError
-from specs.load import Document, format_path
+from specs.document import Document, format_path
 from specs.model import (DEFAULT_WORKDIR, Cache, EnvSpec, Mount, Ready, Resources, Service, Step,
                          Watch)
 from specs.reference import parse_reference

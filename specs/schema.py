@@ -20,7 +20,7 @@ from functools import lru_cache
 from importlib import resources
 
 from specs.errors import SpecError, SpecErrors
-from specs.load import Document, format_path
+from specs.document import Document, format_path
 
 __all__ = ["SUPPORTED_VERSION", "load_schema", "validate_document", "check_document", "schema_errors", "describe_value", "json_type_name"]
 
@@ -89,7 +89,7 @@ def validate_document(doc: Document) -> dict:
     """Check a parsed document against the schema.
 
     Args:
-        doc: the output of :func:`specs.load.read_document`.
+        doc: the output of :func:`specs.document.read_document`.
 
     Returns:
         The document's data (dict), unchanged, when it is valid.
