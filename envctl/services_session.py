@@ -19,7 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-from envctl.services_up import HOLD, rebuild_inputs, services_dir, services_from_spec
+from envctl.envdir import env_dir
+from envctl.services_config import HOLD, rebuild_inputs, services_from_spec
+from envctl.services_state import services_dir, start_failures
 from specs.errors import EnvctlError
 
 __all__ = ["ServicesSession", "main"]
@@ -50,8 +52,6 @@ class ServicesSession:
     """
 
     def __init__(self, project, out, *, console=sys.stdout, host: bool = False):
-        from envctl.commands._enter import env_dir
-
         self.project, self.out, self.console, self.host = project, out, console, host
         self.env_dir = env_dir(project.spec_path)
         self.dir = services_dir(self.env_dir)
@@ -97,8 +97,6 @@ class ServicesSession:
         self.reloader.start()
         self._watching = True
         self._write_status()
-        from envctl.services_up import start_failures
-
         bad = start_failures(self.sup.status(), self.dir)
         for line in bad:   # QA M7: say which did not come up (they restart on the next change)
             self.out.warn(f"service {line}")

@@ -11,161 +11,29 @@ Hooks for other commands (the only functions they call):
 Files under ``envs/<id>/services/``: ``status.json`` (written on every state change, with the
 supervisor's pid), ``<name>.log``, ``requests/`` (restart requests, delivered with SIGUSR1),
 ``daemon.log`` (the detached supervisor's own messages).
+
+Below this module: envctl.services_session (the supervisor process), envctl.services_state (its
+files; the status/down/restart/logs hooks are defined there and re-exported here) and
+envctl.services_config (spec -> runtime configs). None of them imports this module.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from pathlib import Path
 
+from envctl.envdir import env_dir
+from envctl.services_config import rebuild_inputs, services_from_spec  # noqa: F401 (re-exported)
+from envctl.services_state import (_pid_alive, _read_status, request_restart, services_dir,  # noqa: F401
+                                   services_status, start_failures, stop_services)
 from specs.errors import EnvctlError
 
 __all__ = ["run_services", "services_status", "stop_services", "request_restart", "services_dir",
            "services_from_spec", "rebuild_inputs"]
-
-HOLD = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
-
-
-def services_dir(env_dir: Path) -> Path:
-    """``envs/<id>/services`` (Path; not created)."""
-    return Path(env_dir) / "services"
-
-
-def _pid_alive(pid) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:        # a zombie (exited, not yet reaped by its parent) is not a running supervisor
-        with open(f"/proc/{int(pid)}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _read_status(env_dir: Path) -> dict | None:
-    try:
-        return json.loads((services_dir(env_dir) / "status.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def services_status(env_dir: Path) -> list[dict] | None:
-    """Per-service rows for ``envctl status``, or None when this environment never ran services.
-
-    Each row: ``name, state, pid, ready, restarts, lastExit, crashes, nextStart`` — state is
-    ``stopped`` for every service when the supervisor is gone (crashed or stopped).
-    """
-    data = _read_status(env_dir)
-    if data is None:
-        return None
-    rows = data.get("services") or []
-    if not _pid_alive(data.get("supervisorPid")):
-        rows = [{**r, "state": "stopped", "pid": None, "ready": False} for r in rows]
-    return rows
-
-
-def stop_services(env_dir: Path, timeout: float = 15.0) -> bool:
-    """Stop the supervisor of ``env_dir`` (foreground or ``-d``) and wait for it; True if one ran."""
-    data = _read_status(env_dir)
-    pid = (data or {}).get("supervisorPid")
-    if not _pid_alive(pid):
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
-        time.sleep(0.02)
-    return True
-
-
-def request_restart(env_dir: Path, names: list[str]) -> None:
-    """Ask the running supervisor to restart ``names`` (all when empty).
-
-    Raises:
-        EnvctlError: no supervisor runs for this environment.
-    """
-    data = _read_status(env_dir)
-    pid = (data or {}).get("supervisorPid")
-    if not _pid_alive(pid):
-        raise EnvctlError("no services are running for this project", hint="start them with 'envctl up'")
-    known = {r["name"] for r in data.get("services") or []}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise EnvctlError(f"no service named {unknown[0]}",
-                          hint=f"services: {', '.join(sorted(known)) or 'none'}")
-    req = services_dir(env_dir) / "requests"
-    req.mkdir(parents=True, exist_ok=True)
-    tmp = req / f".{uuid.uuid4().hex}"
-    tmp.write_text(json.dumps({"services": names}))
-    tmp.rename(req / f"{uuid.uuid4().hex}.json")
-    os.kill(pid, signal.SIGUSR1)
-
-
-# -- spec -> runtime --------------------------------------------------------------------------
-def _argv(command) -> tuple[str, ...]:
-    return ("/bin/sh", "-c", command) if isinstance(command, str) else tuple(command)
-
-
-def services_from_spec(spec, *, host: bool = False, project_root: Path | None = None):
-    """Runtime service configs and watch blocks from an EnvSpec.
-
-    Args:
-        spec: specs.model.EnvSpec.
-        host: build for host processes (cwd = project root instead of the spec's workdir).
-
-    Returns:
-        ``(list[runtime.services.ServiceConfig], dict[str, runtime.reload.ServiceWatch])``.
-    """
-    from runtime.reload import ServiceWatch
-    from runtime.services import Readiness, ServiceConfig
-
-    configs, watches = [], {}
-    for s in spec.services:
-        ready = None
-        if s.ready is not None:
-            r = s.ready
-            url = r.http
-            if url and url.startswith("/"):
-                url = f"http://127.0.0.1:{r.port or 80}{url}"
-            ready = Readiness(port=r.port if r.kind == "port" else None, http=url if r.kind == "http" else None,
-                              command=_argv(r.command) if r.kind == "command" and r.command else None,
-                              timeout=r.timeout_ms / 1000, interval=max(0.01, min(r.interval_ms / 1000, 0.1)))
-        cwd = str(project_root) if host else (s.workdir or spec.workdir)
-        configs.append(ServiceConfig(s.name, _argv(s.command), tuple(s.env), cwd, tuple(s.depends_on), ready,
-                                     {"never": "no"}.get(s.restart, s.restart)))
-        if s.watch is not None:
-            w = s.watch
-            watches[s.name] = ServiceWatch(tuple(w.paths), tuple(w.ignore), w.action, w.debounce_ms / 1000,
-                                           bool(getattr(w, "gitignore", True)))
-    return configs, watches
-
-
-def rebuild_inputs(spec, project) -> tuple[str, ...]:
-    """Project-relative globs whose change means "rebuild the environment": the spec, its lock,
-    and every file read by a ``copy`` step (a directory source covers everything below it)."""
-    root = Path(project.root)
-    out = []
-    for p in (project.spec_path, project.lock_path):
-        try:
-            out.append("/" + Path(p).relative_to(root).as_posix())
-        except ValueError:
-            pass
-    for step in spec.steps:
-        if step.kind == "copy" and step.src:
-            src = step.src.strip("/").removeprefix("./")
-            out.append(f"/{src}/**" if (root / src).is_dir() else f"/{src}")
-    return tuple(out)
 
 
 # -- envctl up ---------------------------------------------------------------------------------
@@ -215,8 +83,6 @@ def _wait_supervisor_after_down(d: Path, pid: int, timeout: float = 5.0) -> None
 def _refuse_if_running(project, host: bool) -> None:
     """Raise when a supervisor (``up -d`` or a foreground ``up``) already runs this project's
     services: a second one would fight over the ports, the logs and status.json."""
-    from envctl.commands._enter import env_dir
-
     d = env_dir(project.spec_path)
     data = _read_status(d)
     if data and _pid_alive(data.get("supervisorPid")) and not host:
@@ -225,32 +91,6 @@ def _refuse_if_running(project, host: bool) -> None:
         raise EnvctlError(f"services already running for {project.display_spec} "
                           f"(supervisor pid {data['supervisorPid']})",
                           hint="'envctl restart' restarts them, 'envctl down' stops them")
-
-
-def start_failures(rows: list[dict], sdir: Path) -> list[str]:
-    """The services that did not come up, one line each (list of str; empty when all did): exited
-    non-zero, failed to start, crash-looping (backoff), or running but not ready after their
-    ``ready`` timeout; each with the last line of its log. ``rows`` as ``services_status``.
-    """
-    from runtime.service_log import log_path, read_lines
-
-    bad = []
-    for r in rows:
-        state, rc = r.get("state"), r.get("lastExit")
-        if state in ("failed", "backoff") or (state == "exited" and rc not in (0, None)):
-            what = f"exited with status {rc}" if rc is not None else "failed to start"
-        elif state == "running" and not r.get("ready"):
-            what = "running, not ready"
-        else:
-            continue
-        try:
-            lines = [x.strip() for _, x in read_lines(log_path(sdir, r["name"]))]
-        except OSError:
-            lines = []
-        own = [x for x in lines if x and not x.startswith("[envctl]")]  # the service's own output first
-        tail = own[-1] if own else next((x.split(" ", 2)[-1] for x in reversed(lines) if x), "")
-        bad.append(f"{r['name']}: {what}" + (f": {tail}" if tail else ""))
-    return bad
 
 
 def _raise_if_failed(rows: list[dict], sdir: Path) -> None:
@@ -264,8 +104,6 @@ def _raise_if_failed(rows: list[dict], sdir: Path) -> None:
 
 
 def _detach(project, out, host: bool) -> int:
-    from envctl.commands._enter import env_dir
-
     d = env_dir(project.spec_path)
     sdir = services_dir(d)
     sdir.mkdir(parents=True, exist_ok=True)

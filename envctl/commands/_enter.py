@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from envctl import _fast
+from envctl.envdir import env_dir, env_id  # noqa: F401 (env_id: re-exported for the commands)
 from specs.errors import EnvctlError, UsageError
 
 try:  # the builtin module: hashlib would load OpenSSL (~2.5 ms) on every warm run
@@ -22,20 +23,6 @@ except ImportError:  # pragma: no cover - builds without the builtin hash module
     from hashlib import sha256 as _sha256
 
 __all__ = ["env_id", "env_dir", "load_env", "current_env", "process_config", "add_run_args", "runtime_name"]
-
-
-def env_id(spec_path: Path) -> str:
-    """Environment id: first 16 hex of sha256(absolute spec path) (CONTRACTS.md)."""
-    return _sha256(str(Path(spec_path).absolute()).encode()).hexdigest()[:16]
-
-
-def env_dir(spec_path: Path) -> Path:
-    """The environment directory ``$ENVCTL_HOME/envs/<env id>`` of the spec at ``spec_path`` (Path;
-    not created). No yaml/store import: the warm path of ``envctl run``.
-    """
-    from envctl.settings import envctl_home
-
-    return envctl_home() / "envs" / env_id(spec_path)
 
 
 def _sha256_file(path: Path) -> str | None:
