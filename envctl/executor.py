@@ -154,6 +154,6 @@ class _Capture:
             os.close(saved)
 
 
-def make_executor(spec, project) -> RuntimeExecutor:
-    """The executor for ``spec``'s build steps (called by envctl.workflow)."""
+def make_executor(spec) -> RuntimeExecutor:
+    """The executor for ``spec``'s build steps (called by envctl.stages.build_layers)."""
     return RuntimeExecutor(network=getattr(spec, "network", "host") or "host")

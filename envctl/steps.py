@@ -1,87 +1,17 @@
-"""Build-step glue for the CLI: the remote cache from the spec/flags, and the lock's ``steps``.
+"""Build steps seen from the commands: ``envctl lock``'s step records (:func:`lock_steps`) and the
+environment as an OCI image for push/export (:func:`environment_image`).
 
-Called by envctl.workflow (``up``) and the verify/push/export commands.
+Both run the stages of ``envctl up`` (envctl.stages; environment_image runs all of
+envctl.workflow.ensure_up); nothing below imports this module.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["remote_cache_for", "record_steps", "lock_steps"]
+from envctl.lockfile_io import write_lock_atomic as _write_atomic  # noqa: F401 (its old name here)
 
-
-def _write_atomic(path, data: bytes) -> None:
-    """Temp file + fsync + rename: readers see the old lock or the new one, never half.
-
-    Raises LockError (exit 1, one line naming the lock file) when the project directory cannot be
-    written (read-only file system, not the owner, full disk); no temp file is left (QA M1).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        from specs.errors import LockError
-
-        raise LockError(f"write {path}: {e.strerror or e}",
-                        hint="make the project directory writable, or commit a current "
-                             f"{path.name} and use --locked") from None
-
-
-def remote_cache_for(spec, out, *, cache_from: str | None = None, cache_to: str | None = None):
-    """The registry build cache to use, or None.
-
-    ``--cache-from``/``--cache-to`` (or ``ENVCTL_CACHE_FROM``/``ENVCTL_CACHE_TO``) override the
-    spec's ``cache: {registry: REF}``, which means both.
-    """
-    from engine.publish.registry_cache import RegistryCache
-
-    cache_from = cache_from or os.environ.get("ENVCTL_CACHE_FROM") or None
-    cache_to = cache_to or os.environ.get("ENVCTL_CACHE_TO") or None
-    spec_ref = spec.cache.registry if getattr(spec, "cache", None) else None
-    ref = cache_from or cache_to or spec_ref
-    if not ref:
-        return None
-    if (cache_from or cache_to) and cache_from != cache_to and cache_from and cache_to:
-        out.warn("--cache-from and --cache-to differ; using --cache-from for both")
-    pull = bool(cache_from) or not cache_to
-    push = bool(cache_to) or not cache_from
-    return RegistryCache(ref, pull=pull, push=push, warn=out.warn)
-
-
-def record_steps(project, lock, lock_bytes: bytes, outcomes, platform: str, out, *, locked: bool) -> bytes:
-    """Write this platform's step results into envctl.lock; returns the lock bytes now on disk.
-
-    With ``locked`` (``--locked``/``--frozen``) the lock is never written: a rebuilt step whose
-    diffID differs from the locked one is reported as a warning (``envctl verify`` is the strict
-    check). Without, entries are refreshed (steps the lock lacked, or whose cache key changed).
-    """
-    from dataclasses import replace
-
-    from engine.build.records import compare_with_lock, merge_step_entries
-
-    if not any(o.layer is not None for o in outcomes) and not lock.steps:
-        return lock_bytes
-    for m in compare_with_lock(lock.steps, outcomes, platform):
-        if m.locked is not None and m.locked.get("cacheKey") == m.rebuilt.get("cacheKey"):
-            note = "" if m.reproducible else " (marked reproducible: false)"
-            out.warn(f"step {m.index + 1} ({m.kind}) built to {m.rebuilt['diffID']}, the lock says "
-                     f"{m.locked['diffID']}{note}; run 'envctl verify' for the differing paths")
-    if locked:
-        return lock_bytes
-    new = replace(lock, steps=tuple(merge_step_entries(lock.steps, outcomes, platform)))
-    data = new.to_bytes()
-    if data != lock_bytes:
-        _write_atomic(project.lock_path, data)
-        out.debug(f"recorded {sum(1 for o in outcomes if o.layer)} step layers in {project.lock_path.name}")
-    return data
+__all__ = ["lock_steps", "environment_image"]
 
 
 def lock_steps(project, out, spec, lock, *, cache_from: str | None = None, cache_to: str | None = None):
@@ -107,7 +37,8 @@ def lock_steps(project, out, spec, lock, *, cache_from: str | None = None, cache
     from engine.build.records import merge_step_entries
     from engine.sources.platform import host_platform
     from engine.sources.resolve import has_layer_steps
-    from envctl.workflow import _base_layers, _build_steps, _source_opener, open_store
+    from envctl.lockfile_io import record_steps
+    from envctl.stages import build_layers, fetch_base, open_store, source_opener
 
     if not has_layer_steps(spec):
         return replace(lock, steps=())
@@ -118,12 +49,11 @@ def lock_steps(project, out, spec, lock, *, cache_from: str | None = None, cache
         return lock
     plat = lock.platform(platform)
     store = open_store()
-    opener = _source_opener(spec.image, project.root, False, out)
     with store.store_lock(shared=True):
-        config, report = _base_layers(store, plat, opener, out)
-        _, _, outcomes = _build_steps(store, spec, project, config, report, out,
-                                      cache_from=cache_from, cache_to=cache_to)
-    record_steps(project, lock, b"", outcomes, platform, out, locked=True)  # warnings only, no write
+        base = fetch_base(store, plat, source_opener(spec.image, project.root, False, out), out)
+        _, outcomes = build_layers(store, spec, base.config, base.layers, project.root, out,
+                                   cache_from=cache_from, cache_to=cache_to)
+    record_steps(project.lock_path, lock, b"", outcomes, platform, out, locked=True)  # warnings only, no write
     return replace(lock, steps=tuple(merge_step_entries(lock.steps, outcomes, platform)))
 
 
@@ -141,7 +71,8 @@ def environment_image(project, out, *, locked: bool = False):
     from engine.publish.export import Blob, assemble_image
     from engine.layers.writer import source_date_epoch
     from engine.sources.platform import host_platform
-    from envctl.workflow import ensure_up, open_store
+    from envctl.stages import open_store
+    from envctl.workflow import ensure_up
     from specs.load import load_spec
     from specs.lockfile import Lockfile
 
@@ -171,5 +102,3 @@ def environment_image(project, out, *, locked: bool = False):
                            base_digest=str(lock.image.digest), platform=platform, created=created)
     return parts, store, spec, lock, info
 
-
-__all__.append("environment_image")

@@ -21,7 +21,7 @@ def run(args) -> int:
     """
     from engine.store.gc import collect
     from envctl.output import Output
-    from envctl.workflow import clear_env_upper, open_store
+    from envctl.stages import clear_env_upper, open_store
 
     out = Output(args.json, args.verbosity)
     rep = collect(open_store(), dry_run=args.dry_run, prepare_env_removal=clear_env_upper)

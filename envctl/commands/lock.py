@@ -12,10 +12,6 @@ recorded in the lock's ``steps``. Drift is judged by the spec's build inputs onl
 
 from __future__ import annotations
 
-import os
-
-from envctl.steps import _write_atomic  # the one atomic envctl.lock writer (also used by up)
-
 
 def add_parser(sub, name, parents):
     """Register ``envctl lock`` on ``sub`` (argparse subparsers action) with the common option
@@ -31,20 +27,6 @@ def add_parser(sub, name, parents):
     p.add_argument("--cache-from", metavar="REF", help="registry build cache to fetch step layers from")
     p.add_argument("--cache-to", metavar="REF", help="registry build cache to publish step layers to")
     return p
-
-
-def _source_factory(project_root):
-    """Open file-transport references relative to the project directory (the lock keeps them relative)."""
-    from dataclasses import replace
-
-    def factory(ref):
-        from engine.sources.source import open_source
-
-        if ref.transport != "docker" and ref.path and not os.path.isabs(ref.path):
-            return open_source(replace(ref, path=str(project_root / ref.path)))
-        return None  # registry: opened by resolve_image with progress
-
-    return factory
 
 
 def _previous_lock(lock_path, update: bool):
@@ -90,7 +72,9 @@ def run(args) -> int:
                             hint="run 'envctl lock' and commit envctl.lock")
         out.result({"lock": str(lock_path), "current": True}, f"{lock_path.name} is up to date")
         return 0
-    factory = _source_factory(project.root)
+    from envctl.lockfile_io import source_factory, write_lock_atomic
+
+    factory = source_factory(project.root)
     lock, requests = make_lock(spec, previous, update=args.update, progress=out.info,
                                source_factory=factory)
     if has_layer_steps(spec) or lock.steps:
@@ -100,7 +84,7 @@ def run(args) -> int:
     data = lock.to_bytes()
     changed = not lock_path.exists() or lock_path.read_bytes() != data
     if changed:
-        _write_atomic(lock_path, data)
+        write_lock_atomic(lock_path, data)
     out.debug(f"{requests} HTTP requests")
     platforms = ", ".join(lock.platforms)
     text = (f"{'wrote' if changed else 'unchanged:'} {lock_path.name}: {lock.image.reference} "

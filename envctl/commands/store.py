@@ -24,7 +24,7 @@ def run(args) -> int:
     """
     from engine.store.fsck import fsck
     from envctl.output import Output
-    from envctl.workflow import open_store
+    from envctl.stages import open_store
 
     out = Output(args.json, args.verbosity)
     rep = fsck(open_store(), repair=not args.no_repair)

@@ -54,8 +54,8 @@ def _verify(project, out, rebuild: bool, cache_from: str | None = None):
     from engine.build.reproduce import VerifyReport, check_blobs, rebuild_and_compare
     from engine.sources.resolve import lock_drift
     from envctl.executor import make_executor
-    from envctl.steps import remote_cache_for
-    from envctl.workflow import open_store
+    from envctl.stages import remote_cache_for
+    from envctl.stages import open_store
     from specs.errors import LockDrift
     from specs.load import load_spec
     from specs.lockfile import Lockfile
@@ -88,7 +88,7 @@ def _verify(project, out, rebuild: bool, cache_from: str | None = None):
         report.steps = rebuild_and_compare(
             spec.steps, lock.steps, store=store, platform=platform,
             base_diff_ids=[str(x.diff_id) for x in plat.layers], image_config=config.get("config") or {},
-            spec_env=spec.env_dict(), project_root=project.root, executor=make_executor(spec, project),
+            spec_env=spec.env_dict(), project_root=project.root, executor=make_executor(spec),
             locked_blob=cache.open_locked if cache else None, network=spec.network, notify=out.info)
     return report
 
