@@ -1,60 +1,15 @@
-"""Build steps seen from the commands: ``envctl lock``'s step records (:func:`lock_steps`) and the
-environment as an OCI image for push/export (:func:`environment_image`).
-
-Both run the stages of ``envctl up`` (envctl.stages; environment_image runs all of
-envctl.workflow.ensure_up); nothing below imports this module.
+"""The environment as an OCI image, for ``envctl push`` and ``envctl export``
+(:func:`environment_image`): all of envctl.workflow.ensure_up, then engine.publish.export's
+assemble_image over the base and step layers. Nothing below imports this module.
 """
 
 from __future__ import annotations
 
 import os
 
-from envctl.lockfile_io import write_lock_atomic as _write_atomic  # noqa: F401 (its old name here)
+from envctl.lockfile_io import write_lock_atomic as _write_atomic  # noqa: F401 (its old name)
 
-__all__ = ["lock_steps", "environment_image"]
-
-
-def lock_steps(project, out, spec, lock, *, cache_from: str | None = None, cache_to: str | None = None):
-    """``envctl lock``'s step records: build the spec's steps for this machine's platform through
-    the path ``envctl up`` uses (fetch + unpack the locked base, engine.build.steps with the same
-    executor, local and registry cache) and return ``lock`` with this platform's per-step cache
-    key, diffID and layer digest merged in (other platforms' records kept while their steps are
-    unchanged; see engine.build.records). Nothing is composed or written here.
-
-    Args:
-        project: envctl.project.Project; out: envctl.output.Output.
-        spec: specs.model.EnvSpec; lock: specs.lockfile.Lockfile with the image part resolved.
-
-    Returns:
-        specs.lockfile.Lockfile. Unchanged when this machine's platform is not locked (steps
-        cannot be built for another platform here: a notice says so).
-
-    Raises:
-        EnvctlError subclasses: registry/download errors, a failed step (exit 1).
-    """
-    from dataclasses import replace
-
-    from engine.build.records import merge_step_entries
-    from engine.sources.platform import host_platform
-    from engine.sources.resolve import has_layer_steps
-    from envctl.lockfile_io import record_steps
-    from envctl.stages import build_layers, fetch_base, open_store, source_opener
-
-    if not has_layer_steps(spec):
-        return replace(lock, steps=())
-    platform = str(host_platform())
-    if platform not in lock.platforms:
-        out.info(f"notice: steps not recorded: this machine ({platform}) is not among the locked platforms "
-                 f"({', '.join(sorted(lock.platforms))}); run 'envctl lock' on one of them")
-        return lock
-    plat = lock.platform(platform)
-    store = open_store()
-    with store.store_lock(shared=True):
-        base = fetch_base(store, plat, source_opener(spec.image, project.root, False, out), out)
-        _, outcomes = build_layers(store, spec, base.config, base.layers, project.root, out,
-                                   cache_from=cache_from, cache_to=cache_to)
-    record_steps(project.lock_path, lock, b"", outcomes, platform, out, locked=True)  # warnings only, no write
-    return replace(lock, steps=tuple(merge_step_entries(lock.steps, outcomes, platform)))
+__all__ = ["environment_image"]
 
 
 def environment_image(project, out, *, locked: bool = False):

@@ -29,62 +29,26 @@ def add_parser(sub, name, parents):
     return p
 
 
-def _previous_lock(lock_path, update: bool):
-    """The lock on disk, or None. ``--update`` reads it too: re-resolving to the same image keeps
-    its step records (other platforms' included) and the platforms teammates locked, so an
-    unchanged image gives byte-identical lock bytes; an unreadable lock is just re-made then."""
-    from specs.errors import LockError
-    from specs.lockfile import Lockfile
-
-    if not lock_path.exists():
-        return None
-    try:
-        return Lockfile.load(lock_path)
-    except LockError:
-        if update:
-            return None
-        raise
-
-
 def run(args) -> int:
     """``envctl lock``: resolve the image for every platform, build and record the steps, write
-    envctl.lock (``--check``: compare only, no network). Returns the exit code (int, 0).
-    Raises LockDrift (exit 3) with ``--check`` when the lock is missing or stale.
-    Raises EnvctlError subclasses (the CLI prints them and exits with their ``exit_code``).
+    envctl.lock (``--check``: compare only, no network) -- envctl.lockfile_io.lock_project.
+    Returns the exit code (int, 0). Raises LockDrift (exit 3) with ``--check`` when the lock is
+    missing or stale. Raises EnvctlError subclasses (the CLI prints them and exits with their
+    ``exit_code``).
     """
+    from envctl.lockfile_io import lock_project
     from envctl.output import Output
     from envctl.project import find_project
-    from specs.errors import LockDrift
-    from specs.load import load_spec
 
     out = Output(args.json, args.verbosity)
     project = find_project(args.project, args.file)
-    spec = load_spec(project.spec_path)
     lock_path = project.lock_path
-    previous = _previous_lock(lock_path, args.update)
-    from engine.sources.resolve import has_layer_steps, lock_drift, make_lock, steps_drift
-
-    if args.check:
-        diffs = lock_drift(spec, previous) + steps_drift(spec, previous)
-        if diffs:
-            raise LockDrift(f"{lock_path.name} is stale: " + "; ".join(diffs)
-                            if previous is not None else f"{lock_path.name} is missing",
-                            hint="run 'envctl lock' and commit envctl.lock")
+    res = lock_project(project, out, update=args.update, check=args.check,
+                       cache_from=args.cache_from, cache_to=args.cache_to)
+    if res is None:
         out.result({"lock": str(lock_path), "current": True}, f"{lock_path.name} is up to date")
         return 0
-    from envctl.lockfile_io import source_factory, write_lock_atomic
-
-    factory = source_factory(project.root)
-    lock, requests = make_lock(spec, previous, update=args.update, progress=out.info,
-                               source_factory=factory)
-    if has_layer_steps(spec) or lock.steps:
-        from envctl.steps import lock_steps
-
-        lock = lock_steps(project, out, spec, lock, cache_from=args.cache_from, cache_to=args.cache_to)
-    data = lock.to_bytes()
-    changed = not lock_path.exists() or lock_path.read_bytes() != data
-    if changed:
-        write_lock_atomic(lock_path, data)
+    lock, changed, requests = res.lock, res.changed, res.requests
     out.debug(f"{requests} HTTP requests")
     platforms = ", ".join(lock.platforms)
     text = (f"{'wrote' if changed else 'unchanged:'} {lock_path.name}: {lock.image.reference} "
