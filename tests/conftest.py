@@ -57,8 +57,11 @@ def rootless_user():
         pytest.skip("creating the rootless test user needs root (CI runs as root)")
     from tests.fixtures.users import make_rootless_user
 
+    from tests.fixtures.users import remove_what_we_added
+
     work = Path(tempfile.mkdtemp(prefix="envctl-rl-"))
     try:
         yield make_rootless_user(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        remove_what_we_added()   # tests leave the machine as they found it
